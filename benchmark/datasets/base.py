@@ -1,0 +1,131 @@
+"""The data set interface, the registry of data sets, and the on-disk crop cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError, DatasetError
+from benchmark.splits import Fold, proportional_sizes, random_folds
+
+_REGISTRY: dict[str, type[Dataset]] = {}
+
+
+def register_dataset(name: str) -> Callable[[type[Dataset]], type[Dataset]]:
+    """Class decorator: make a :class:`Dataset` subclass available under ``name``."""
+
+    def wrap(cls: type[Dataset]) -> type[Dataset]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ConfigError(f"data set name {name!r} is registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def available_datasets() -> dict[str, type[Dataset]]:
+    """All registered data sets by name (imports the built-in ones first)."""
+    import benchmark.datasets.builtin  # noqa: F401  (registers the built-in data sets)
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_dataset(name: str, **options: Any) -> Dataset:
+    """Instantiate the data set ``name`` with validated ``options``."""
+    known = available_datasets()
+    if name not in known:
+        raise ConfigError(f"unknown data set {name!r}; known: {', '.join(known)}")
+    return known[name](**options)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """Options of a data set that takes none."""
+
+
+class Dataset(ABC):
+    """A source of paired RGB/depth person crops.
+
+    Subclasses set ``Options`` (a dataclass; unknown keys are errors), ``split_sizes``
+    (train/val/test identity counts, ``None`` = proportional to BIWI's 32/8/38) and
+    implement :meth:`build`. ``preprocess_version`` is part of the cache key: bump it
+    whenever :meth:`build` would produce different pixels.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    split_sizes: ClassVar[tuple[int, int, int] | None] = None
+    preprocess_version: ClassVar[int] = 1
+
+    def __init__(self, **options: Any) -> None:
+        fields = {f.name for f in dataclasses.fields(self.Options)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise ConfigError(f"data set {self.name!r}: unknown option(s) {unknown}; "
+                              f"known: {sorted(fields)}")
+        self.options = self.Options(**options)
+
+    @abstractmethod
+    def build(self, size: tuple[int, int]) -> PairedFrames:
+        """Decode (or generate) every paired frame, cropped and resized to ``size`` (h, w)."""
+
+    def folds(self, frames: PairedFrames, n_folds: int, seed: int) -> list[Fold]:
+        """The identity folds of this data set (default: seeded random partitions)."""
+        sizes = self.split_sizes or proportional_sizes(len(np.unique(frames.pids)))
+        return random_folds(frames.pids, sizes, n_folds, seed)
+
+    def cache_key(self, size: tuple[int, int]) -> str:
+        """A key naming exactly the crops :meth:`build` produces for ``size``."""
+        options = json.dumps(dataclasses.asdict(self.options), sort_keys=True, default=str)
+        digest = hashlib.sha256(f"{options}|{size}|{self.preprocess_version}".encode())
+        return f"{self.name}-{size[0]}x{size[1]}-v{self.preprocess_version}-" \
+               f"{digest.hexdigest()[:12]}"
+
+    def describe(self) -> dict[str, Any]:
+        """What ``rgbd-bench datasets`` prints about this data set."""
+        return {"name": self.name, "options": dataclasses.asdict(self.options)}
+
+
+_CACHE_FIELDS = ("pids", "sequences", "frames", "rgb", "depth")
+
+
+def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> PairedFrames:
+    """The data set's crops at ``size``, built once and then memory-mapped from the cache.
+
+    The cache folder is written under a temporary name and renamed into place, so an
+    interrupted build never leaves a half-written cache behind.
+    """
+    folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
+    if not folder.is_dir():
+        frames = dataset.build(size)
+        if len(frames) == 0:
+            raise DatasetError(f"data set {dataset.name!r} produced no frames")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        try:
+            for field in _CACHE_FIELDS:
+                np.save(tmp / f"{field}.npy", getattr(frames, field))
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not folder.is_dir():
+                raise
+    try:
+        arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in _CACHE_FIELDS}
+        return PairedFrames(**{k: (v if k in ("rgb", "depth") else np.asarray(v))
+                               for k, v in arrays.items()})
+    except (OSError, ValueError, EOFError) as error:
+        raise DatasetError(f"the crop cache {folder} is unreadable ({error}); delete that "
+                           f"folder and run again to rebuild it") from error

@@ -1,0 +1,71 @@
+"""The data model every data set produces: a table of paired RGB/depth frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MODALITIES = ("rgb", "depth")
+
+
+@dataclass(frozen=True)
+class PairedFrames:
+    """Paired RGB and depth person crops, one row per time step.
+
+    Attributes:
+        pids: (n,) int64 identity (an *instance*: the same person in other clothes is
+            another instance, as in BIWI).
+        sequences: (n,) int64 camera / sequence index of the frame.
+        frames: (n,) int64 time-step key, unique within the data set. The RGB image and
+            the depth image of row i are twins (taken at the same time step), so a
+            query and a gallery image with equal ``frames`` are the same moment.
+        rgb: (n, h, w, 3) uint8 RGB crops.
+        depth: (n, h, w) uint16 depth crops in millimetres, 0 = no reading.
+    """
+
+    pids: np.ndarray
+    sequences: np.ndarray
+    frames: np.ndarray
+    rgb: np.ndarray
+    depth: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.pids)
+        for name in ("sequences", "frames", "rgb", "depth"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"PairedFrames: {name} has {len(getattr(self, name))} rows, pids has {n}"
+                )
+        if self.rgb.ndim != 4 or self.rgb.shape[-1] != 3 or self.rgb.dtype != np.uint8:
+            raise ValueError(f"PairedFrames: rgb must be (n, h, w, 3) uint8, got "
+                             f"{self.rgb.shape} {self.rgb.dtype}")
+        if self.depth.ndim != 3 or self.depth.dtype != np.uint16:
+            raise ValueError(f"PairedFrames: depth must be (n, h, w) uint16, got "
+                             f"{self.depth.shape} {self.depth.dtype}")
+        if self.rgb.shape[1:3] != self.depth.shape[1:3]:
+            raise ValueError(f"PairedFrames: rgb size {self.rgb.shape[1:3]} differs from "
+                             f"depth size {self.depth.shape[1:3]}")
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the crops."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[2])
+
+    def images(self, modality: str) -> np.ndarray:
+        """The crops of one modality: ``rgb`` (n, h, w, 3) uint8 or ``depth`` (n, h, w) uint16."""
+        if modality not in MODALITIES:
+            raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        return self.rgb if modality == "rgb" else self.depth
+
+    def select(self, index: np.ndarray) -> PairedFrames:
+        """Rows by boolean mask or integer index (a copy for fancy indexing)."""
+        return PairedFrames(self.pids[index], self.sequences[index], self.frames[index],
+                            self.rgb[index], self.depth[index])
+
+    def of_identities(self, pids: np.ndarray) -> PairedFrames:
+        """The rows whose identity is in ``pids``."""
+        return self.select(np.isin(self.pids, np.asarray(pids)))

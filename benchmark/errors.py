@@ -1,0 +1,13 @@
+"""Exceptions that the command line turns into one clear error line."""
+
+
+class BenchmarkError(Exception):
+    """Base class of every error the suite reports to a user (bad input, bad config)."""
+
+
+class ConfigError(BenchmarkError):
+    """A profile, option or name is invalid: unknown key, unknown method, bad value."""
+
+
+class DatasetError(BenchmarkError):
+    """A data set cannot be read: missing root, unreadable file, mismatched modalities."""

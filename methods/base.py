@@ -1,0 +1,81 @@
+"""The one matcher interface every method implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError
+from methods.context import TaskContext
+
+CROSS_MODAL: tuple[tuple[str, str], ...] = (("rgb", "depth"), ("depth", "rgb"))
+RGB_ONLY: tuple[tuple[str, str], ...] = (("rgb", "rgb"),)
+DEPTH_ONLY: tuple[tuple[str, str], ...] = (("depth", "depth"),)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """Options of a method that takes none."""
+
+
+class Matcher(ABC):
+    """Embeds images of either modality and compares them.
+
+    Life cycle, driven by the runner for every fold: ``fit(train, val)`` on the paired
+    frames of the training and validation identities, then ``embed`` on the test
+    images of each modality, then ``distance`` between query and gallery embeddings.
+
+    Class attributes a method sets:
+        name: filled in by :func:`methods.registry.register`.
+        summary: one line for ``rgbd-bench methods``.
+        settings: the (query modality, gallery modality) pairs the method is evaluated
+            on; cross-modal methods use :data:`CROSS_MODAL`, single-modal step-I networks
+            :data:`RGB_ONLY` or :data:`DEPTH_ONLY`.
+        option_group: the profile section ``[options.<group>]`` whose keys the method
+            shares with its kind (e.g. ``"deep"``); ``[options.<name>]`` overrides it.
+        Options: a dataclass of the method's options; unknown keys are errors.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    settings: ClassVar[tuple[tuple[str, str], ...]] = CROSS_MODAL
+    option_group: ClassVar[str | None] = None
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
+        fields = {f.name for f in dataclasses.fields(self.Options)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise ConfigError(f"method {self.name!r}: unknown option(s) {unknown}; "
+                              f"known: {sorted(fields)}")
+        self.options = self.Options(**options)
+        self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
+
+    def fit(self, train: PairedFrames, val: PairedFrames) -> Matcher:
+        """Learn from the training (and validation) identities; returns ``self``."""
+        return self
+
+    @abstractmethod
+    def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
+        """(n, d) float embeddings of ``rgb`` (n,h,w,3) uint8 or ``depth`` (n,h,w) uint16."""
+
+    def distance(self, query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+        """(n_query, n_gallery) distances; Euclidean by default."""
+        return euclidean_distance(query, gallery)
+
+    def config(self) -> dict[str, Any]:
+        """The method's resolved options, recorded with every result."""
+        return dataclasses.asdict(self.options)
+
+
+def euclidean_distance(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """(n_query, n_gallery) Euclidean distances, computed in float64."""
+    q = np.asarray(query, dtype=np.float64)
+    g = np.asarray(gallery, dtype=np.float64)
+    squared = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
+    return np.sqrt(np.maximum(squared, 0.0))

@@ -1,0 +1,54 @@
+"""What a matcher knows about the task it runs in: seed, device and its artifact store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def config_hash(config: Any) -> str:
+    """A short, stable hash of a JSON-serialisable configuration (keys sorted)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TaskContext:
+    """The environment of one (data set, method, fold) task.
+
+    Attributes:
+        artifact_root: the artifact store shared by all tasks of all runs. A matcher keeps
+            trained networks and computed features there, keyed by :meth:`artifact_dir`,
+            so nothing is computed twice and other tasks (e.g. distillation reusing a
+            step-I network) can find them.
+        dataset_key: the data set's cache key (name, crop size, preprocessing version).
+        fold: index of the fold being run.
+        seed: the task's seed; derive every random generator from it.
+        device: ``"cpu"`` or ``"cuda"`` (``"auto"`` is resolved before the task starts).
+        quiet: silence progress bars.
+    """
+
+    artifact_root: Path
+    dataset_key: str = "unknown"
+    fold: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def artifact_dir(self, kind: str, config: Any, per_fold: bool = True) -> Path:
+        """The folder for artifacts of ``kind`` made from exactly ``config``.
+
+        The folder name carries a hash of ``config``: the key, not a file's age, decides
+        reuse. ``per_fold=False`` shares the artifact across folds (e.g. handcrafted
+        features, which depend on the images only).
+        """
+        parts = [self.dataset_key]
+        if per_fold:
+            parts.append(f"fold{self.fold}")
+        path = Path(self.artifact_root).joinpath(*parts, kind, config_hash(config))
+        path.mkdir(parents=True, exist_ok=True)
+        return path

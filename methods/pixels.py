@@ -1,0 +1,40 @@
+"""The floor of every table: downsampled intensities compared by Euclidean distance.
+
+It is also the README's example of a complete method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from methods.base import Matcher
+from methods.registry import register
+
+
+@dataclass(frozen=True)
+class PixelOptions:
+    height: int = 16
+    width: int = 8
+
+
+@register("pixels-euclidean")
+class PixelsEuclidean(Matcher):
+    """Each crop resized to 16x8, per-image standardised grey values (depth: millimetres)."""
+
+    summary = "downsampled, standardised intensities, Euclidean distance (a floor)"
+    Options = PixelOptions
+
+    def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
+        size = (self.options.width, self.options.height)
+        if modality == "rgb":
+            grey = np.asarray(images, dtype=np.float32) @ np.float32([0.299, 0.587, 0.114])
+        else:
+            grey = np.asarray(images, dtype=np.float32)
+        small = np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in grey])
+        flat = small.reshape(len(small), -1).astype(np.float64)
+        flat -= flat.mean(1, keepdims=True)
+        flat /= flat.std(1, keepdims=True) + 1e-8
+        return flat
