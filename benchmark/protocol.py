@@ -1,0 +1,101 @@
+"""The paper's single-shot evaluation protocol (§4), usable on embeddings from anywhere.
+
+For one (query modality, gallery modality) setting and each of ``trials`` trials:
+one gallery image is drawn at random per gallery identity (single-shot); the queries are
+all query images except the twin of a chosen gallery image, i.e. the query with the same
+identity and time-step key (cross-modal: the image of the other modality taken at the
+same moment; single-modal: the gallery image itself). CMC and mAP are computed per trial
+and averaged over the trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from benchmark.metrics import evaluate
+
+METRICS = ("rank1", "rank5", "rank10", "mAP")
+PROTOCOLS = ("paper", "authors-code")
+Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def draw_single_shot_gallery(gallery_pids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one uniformly drawn gallery item per identity, sorted by identity."""
+    gallery_pids = np.asarray(gallery_pids)
+    order = np.lexsort((rng.random(len(gallery_pids)), gallery_pids))
+    sorted_pids = gallery_pids[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_pids[1:] != sorted_pids[:-1]
+    return order[first]
+
+
+def twin_mask(query_pids: np.ndarray, query_frames: np.ndarray, gallery_pids: np.ndarray,
+              gallery_frames: np.ndarray) -> np.ndarray:
+    """(n_query,) bool: the query shares identity and time-step key with a gallery item."""
+    query_keys = np.stack([np.asarray(query_pids), np.asarray(query_frames)], axis=1)
+    gallery_keys = np.stack([np.asarray(gallery_pids), np.asarray(gallery_frames)], axis=1)
+    as_rows = np.dtype((np.void, query_keys.dtype.itemsize * 2))
+    query_rows = np.ascontiguousarray(query_keys).view(as_rows).ravel()
+    gallery_rows = np.ascontiguousarray(gallery_keys.astype(query_keys.dtype)).view(as_rows)
+    return np.isin(query_rows, gallery_rows.ravel())
+
+
+def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.ndarray,
+                gallery_emb: np.ndarray, gallery_pids: np.ndarray, gallery_frames: np.ndarray,
+                *, same_modality: bool = False, trials: int = 10, seed: int = 0,
+                protocol: str = "paper", authors_bug: bool = False,
+                distance: Distance | None = None) -> dict:
+    """Single-shot CMC/mAP averaged over ``trials`` random galleries.
+
+    Args:
+        query_emb, gallery_emb: (n, d) embeddings.
+        *_pids: identity labels; *_frames: time-step keys (equal pid and frame = twins).
+        same_modality: query and gallery are the same images (Tables 1-2); a trial's
+            gallery images then leave its queries.
+        trials: number of random galleries; seed: seed of the draws.
+        protocol: ``"paper"`` (this module) or ``"authors-code"`` (the authors' published
+            evaluator, see :mod:`benchmark.protocol_authors`); ``authors_bug`` reproduces
+            that evaluator's twin-exclusion and loop-bound bugs.
+        distance: callable (query, gallery) -> (nq, ng); Euclidean by default.
+
+    Returns:
+        ``rank1``, ``rank5``, ``rank10``, ``mAP`` (mean over trials, fractions) and
+        ``trials``, the list of per-trial metric dicts.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    arrays = [np.asarray(a) for a in (query_emb, query_pids, query_frames, gallery_emb,
+                                      gallery_pids, gallery_frames)]
+    query_emb, query_pids, query_frames, gallery_emb, gallery_pids, gallery_frames = arrays
+    if not (len(query_emb) == len(query_pids) == len(query_frames)):
+        raise ValueError("query embeddings, pids and frames differ in length")
+    if not (len(gallery_emb) == len(gallery_pids) == len(gallery_frames)):
+        raise ValueError("gallery embeddings, pids and frames differ in length")
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    if same_modality and (len(query_pids) != len(gallery_pids)
+                          or not np.array_equal(query_frames, gallery_frames)):
+        raise ValueError("same_modality=True needs the same images as query and gallery")
+    if distance is None:
+        from methods.base import euclidean_distance as distance
+    if protocol == "authors-code":
+        from benchmark.protocol_authors import authors_code_protocol
+
+        return authors_code_protocol(query_emb, query_pids, query_frames, gallery_emb,
+                                     gallery_pids, gallery_frames,
+                                     same_modality=same_modality, trials=trials, seed=seed,
+                                     authors_bug=authors_bug, distance=distance)
+    rng = np.random.default_rng(seed)
+    per_trial = []
+    for _ in range(trials):
+        chosen = draw_single_shot_gallery(gallery_pids, rng)
+        keep = ~twin_mask(query_pids, query_frames, gallery_pids[chosen],
+                          gallery_frames[chosen])
+        distmat = distance(query_emb[keep], gallery_emb[chosen])
+        scores = evaluate(distmat, query_pids[keep], gallery_pids[chosen])
+        per_trial.append({k: scores[k] for k in (*METRICS, "num_valid", "num_skipped")})
+    summary: dict = {k: float(np.mean([t[k] for t in per_trial])) for k in METRICS}
+    summary["trials"] = per_trial
+    return summary
