@@ -1,0 +1,202 @@
+"""The ``rgbd-bench`` command line (also ``python -m benchmark``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile, load_profile
+from benchmark.errors import BenchmarkError
+
+log = logging.getLogger("rgbd_bench")
+
+
+def default_cache() -> Path:
+    """``$RGBD_BENCH_CACHE``, else ``~/.cache/rgbd-bench``: crops, features, checkpoints."""
+    return Path(os.environ.get("RGBD_BENCH_CACHE", Path.home() / ".cache" / "rgbd-bench"))
+
+
+def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default=DEFAULT_PROFILE,
+                        help=f"built-in profile ({', '.join(PROFILE_NAMES)}) or a TOML file "
+                             f"(default: {DEFAULT_PROFILE})")
+    parser.add_argument("--dataset", help="data set name (overrides [run] dataset)")
+    parser.add_argument("--root", help="data set root folder (sets [dataset] root)")
+    parser.add_argument("--methods", help="comma-separated method names")
+    parser.add_argument("--folds", type=int, help="number of folds")
+    parser.add_argument("--trials", type=int, help="gallery resamplings per fold")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help="override any profile key, e.g. --set options.deep.epochs=2")
+    parser.add_argument("--output", type=Path, default=Path("results"),
+                        help="folder for records and tables (default: results)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder for crop caches and artifacts "
+                             "(default: $RGBD_BENCH_CACHE or ~/.cache/rgbd-bench)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    """The profile named on the command line with every override applied."""
+    overrides = list(args.overrides)
+    if args.dataset:
+        base = load_profile(args.profile)
+        if args.dataset != base.run.dataset:
+            overrides.insert(0, "dataset={}")
+        overrides.append(f'run.dataset="{args.dataset}"')
+    if args.root:
+        overrides.append(f"dataset.root={json.dumps(args.root)}")
+    if args.methods:
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+        overrides.append(f"run.methods={json.dumps(names)}")
+    if args.folds is not None:
+        overrides.append(f"run.folds={args.folds}")
+    if args.trials is not None:
+        overrides.append(f"run.trials={args.trials}")
+    whole_sections = [o for o in overrides if o == "dataset={}"]
+    keyed = [o for o in overrides if o != "dataset={}"]
+    profile = load_profile(args.profile, keyed)
+    if whole_sections:
+        profile.dataset = {k: v for k, v in profile.dataset.items() if k == "root"}
+    return profile
+
+
+def _paths(args: argparse.Namespace):
+    from benchmark.runner import Paths
+
+    return Paths(output=args.output, cache=args.cache or default_cache())
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import plan_tasks, run_profile
+
+    profile = profile_from_args(args)
+    paths = _paths(args)
+    if args.dry_run:
+        for task in plan_tasks(profile):
+            print(f"{profile.run.dataset} {task.method} fold {task.fold}")
+        return 0
+    run_profile(profile, paths, quiet=args.quiet, force=args.force)
+    if not args.no_tables:
+        _write_tables(profile, paths, with_paper=False, fmt="files")
+    return 0
+
+
+def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str) -> None:
+    from benchmark.provenance import provenance
+    from benchmark.tables import aggregate, build_table, to_markdown, write_tables
+
+    records = paths.record_store(profile).all_records()
+    if not records:
+        raise BenchmarkError(f"no records for profile {profile.name!r} under "
+                             f"{paths.output / 'records'}; run `rgbd-bench run` first")
+    out_dir = paths.output / "tables" / profile.name
+    written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
+                           provenance=provenance())
+    log.info("wrote %d table files to %s", len(written), out_dir)
+    if fmt == "markdown":
+        summary = aggregate(records)
+        for dataset in sorted({r["dataset"] for r in records}):
+            for kind in ("single", "cross"):
+                table = build_table(kind, dataset, summary, with_paper)
+                print(f"\n{kind}-modal, {dataset}\n")
+                print(to_markdown(table, kind))
+
+
+def command_tables(args: argparse.Namespace) -> int:
+    profile = profile_from_args(args)
+    _write_tables(profile, _paths(args), with_paper=args.with_paper, fmt=args.format)
+    return 0
+
+
+def command_methods(args: argparse.Namespace) -> int:
+    from methods.registry import available_methods
+
+    for name, cls in available_methods().items():
+        settings = ", ".join(f"{q}->{g}" for q, g in cls.settings)
+        print(f"{name:32s} {cls.summary}  [{settings}]")
+    return 0
+
+
+def command_datasets(args: argparse.Namespace) -> int:
+    from benchmark.datasets.base import available_datasets, get_dataset
+
+    names = [args.dataset] if args.dataset else list(available_datasets())
+    infos = []
+    for name in names:
+        options = {"root": args.root} if args.root else {}
+        try:
+            info = get_dataset(name, **options).describe()
+        except BenchmarkError as error:
+            if args.dataset:
+                raise
+            info = {"name": name, "status": str(error)}
+        infos.append(info)
+    if args.json:
+        print(json.dumps(infos[0] if args.dataset else infos, indent=1, default=str))
+    else:
+        for info in infos:
+            print(json.dumps(info, default=str))
+    return 0
+
+
+def command_speed(args: argparse.Namespace) -> int:
+    from benchmark.speed import main as speed_main
+
+    return speed_main(quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rgbd-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run a profile (default: quick) and write its tables")
+    _add_profile_arguments(run)
+    run.add_argument("--force", action="store_true", help="recompute finished tasks")
+    run.add_argument("--no-tables", action="store_true", help="skip writing tables")
+    run.add_argument("--dry-run", action="store_true", help="list the tasks and stop")
+    run.set_defaults(func=command_run)
+    tables = sub.add_parser("tables", help="write Tables 1-4 from the records of a profile")
+    _add_profile_arguments(tables)
+    tables.add_argument("--with-paper", action="store_true",
+                        help="add the paper's reported numbers and the differences")
+    tables.add_argument("--format", choices=("files", "markdown"), default="files",
+                        help="also print the tables as Markdown")
+    tables.set_defaults(func=command_tables)
+    methods = sub.add_parser("methods", help="list registered methods (built-in and plugins)")
+    methods.set_defaults(func=command_methods)
+    datasets = sub.add_parser("datasets", help="list data sets and what they contain")
+    datasets.add_argument("--dataset", help="describe one data set")
+    datasets.add_argument("--root", help="its root folder")
+    datasets.add_argument("--json", action="store_true", help="print JSON")
+    datasets.set_defaults(func=command_datasets)
+    speed = sub.add_parser("speed", help="measure feature extraction and training speed")
+    speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
+    speed.set_defaults(func=command_speed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``rgbd-bench``; bad input ends with one error line and exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False)
+                        else logging.INFO, format="%(message)s")
+    try:
+        return args.func(args)
+    except BenchmarkError as error:
+        print(f"rgbd-bench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rgbd-bench: interrupted; finished tasks are saved, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

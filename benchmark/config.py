@@ -1,0 +1,144 @@
+"""Run profiles: TOML files validated into dataclasses, with command-line overrides.
+
+A profile has a ``[run]`` section (:class:`RunConfig`), a ``[dataset]`` section (the
+data set's own options, validated by the data set) and ``[options.<group>]`` /
+``[options.<method>]`` sections (validated by the methods that read them). Unknown keys
+are errors that name the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+DEFAULT_PROFILE = "quick"
+_SECTIONS = ("run", "dataset", "options", "cluster")
+
+
+@dataclass
+class RunConfig:
+    """The ``[run]`` section: what to run and how to evaluate it."""
+
+    dataset: str = "synthetic"
+    methods: list[str] = field(default_factory=lambda: ["pixels-euclidean"])
+    folds: int = 3
+    trials: int = 10
+    seed: int = 0
+    image_size: list[int] = field(default_factory=lambda: [128, 64])
+    device: str = "auto"
+    protocol: str = "paper"
+    authors_bug: bool = False
+
+    def validate(self, source: str) -> None:
+        def fail(message: str) -> None:
+            raise ConfigError(f"{source}: [run] {message}")
+
+        if not isinstance(self.methods, list) or not self.methods:
+            fail("methods must be a non-empty list of method names")
+        if self.folds < 1:
+            fail(f"folds must be >= 1, got {self.folds}")
+        if self.trials < 1:
+            fail(f"trials must be >= 1, got {self.trials}")
+        if len(self.image_size) != 2 or min(self.image_size) < 8:
+            fail(f"image_size must be [height, width] >= 8 pixels, got {self.image_size}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            fail(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.protocol not in ("paper", "authors-code"):
+            fail(f"protocol must be 'paper' or 'authors-code', got {self.protocol!r}")
+
+
+@dataclass
+class Profile:
+    """A validated run profile."""
+
+    name: str
+    source: str
+    run: RunConfig
+    dataset: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)
+
+    def method_options(self, method: str, group: str | None) -> dict[str, Any]:
+        """The options a method receives: its group's section, then its own on top."""
+        merged = dict(self.options.get(group, {})) if group else {}
+        merged.update(self.options.get(method, {}))
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "run": dataclasses.asdict(self.run),
+                "dataset": self.dataset, "options": self.options, "cluster": self.cluster}
+
+
+def _profile_text(name_or_path: str) -> tuple[str, str, str]:
+    """(profile name, source description, TOML text) of a built-in name or a file path."""
+    if name_or_path in PROFILE_NAMES:
+        text = resources.files("benchmark.profiles").joinpath(f"{name_or_path}.toml")
+        return name_or_path, f"built-in profile {name_or_path!r}", text.read_text()
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"profile {name_or_path!r} is neither a built-in profile "
+                          f"({', '.join(PROFILE_NAMES)}) nor an existing TOML file")
+    return path.stem, str(path), path.read_text()
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """``section.key=value`` -> (["section", "key"], value parsed as TOML, else a string)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like section.key=value")
+    dotted, raw = assignment.split("=", 1)
+    keys = [k.strip().strip('"') for k in dotted.split(".")]
+    if len(keys) < 2 or not all(keys):
+        raise ConfigError(f"override {assignment!r}: give the section, e.g. run.folds=1")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return keys, value
+
+
+def load_profile(name_or_path: str = DEFAULT_PROFILE, overrides: list[str] | None = None
+                 ) -> Profile:
+    """Read, override and validate a profile."""
+    name, source, text = _profile_text(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML ({error})") from error
+    for assignment in overrides or []:
+        keys, value = parse_override(assignment)
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"override {assignment!r}: {key!r} is not a section")
+        target[keys[-1]] = value
+        source_suffix = " (with overrides)"
+        if not source.endswith(source_suffix):
+            source += source_suffix
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; known: {list(_SECTIONS)}")
+    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
+    run_data = data.get("run", {})
+    bad = sorted(set(run_data) - run_fields)
+    if bad:
+        raise ConfigError(f"{source}: unknown key(s) {bad} in [run]; known: {sorted(run_fields)}")
+    run = RunConfig(**run_data)
+    run.validate(source)
+    options = data.get("options", {})
+    if not all(isinstance(v, dict) for v in options.values()):
+        raise ConfigError(f"{source}: [options] must only hold sub-tables like [options.deep]")
+    return Profile(name=name, source=source, run=run, dataset=data.get("dataset", {}),
+                   options=options, cluster=data.get("cluster", {}))

@@ -1,0 +1,175 @@
+"""Runs a profile: every (method, fold) task, each writing its record when it ends.
+
+A task reads only the crop cache and the artifact store and writes only its record and
+its artifacts, so tasks can run in any process (see :mod:`benchmark.executors`); a
+rerun skips every task whose record was made from the same configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import Profile
+from benchmark.datasets.base import Dataset, get_dataset, load_frames
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.protocol import single_shot
+from benchmark.provenance import provenance
+from benchmark.records import RecordStore
+from benchmark.splits import Fold
+from methods.base import Matcher
+from methods.context import TaskContext, config_hash
+from methods.registry import get_method
+
+log = logging.getLogger("rgbd_bench")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a run keeps its records (``output``) and its caches (``cache``)."""
+
+    output: Path
+    cache: Path
+
+    def record_store(self, profile: Profile) -> RecordStore:
+        return RecordStore(self.output / "records", profile.name)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a method on one fold of the profile's data set."""
+
+    method: str
+    fold: int
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def derive_seed(seed: int, *parts: str | int) -> int:
+    """A 32-bit seed derived from the run seed and names (stable across processes)."""
+    words = [seed] + [zlib.crc32(str(p).encode()) for p in parts]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def open_dataset(profile: Profile, paths: Paths) -> tuple[Dataset, PairedFrames, list[Fold]]:
+    """The profile's data set, its cached crops and its folds."""
+    dataset = get_dataset(profile.run.dataset, **profile.dataset)
+    size = (profile.run.image_size[0], profile.run.image_size[1])
+    frames = load_frames(dataset, size, paths.cache)
+    folds = dataset.folds(frames, profile.run.folds, profile.run.seed)
+    for fold in folds:
+        for part in ("train", "val", "test"):
+            if len(getattr(fold, part)) == 0:
+                raise BenchmarkError(f"fold {fold.index} of data set {dataset.name!r} has an "
+                                     f"empty {part} split")
+    return dataset, frames, folds
+
+
+def plan_tasks(profile: Profile) -> list[Task]:
+    """Every task of the profile, methods whose artifacts others reuse first."""
+    names = list(dict.fromkeys(profile.run.methods))
+    classes = {name: get_method(name) for name in names}
+    order: list[str] = []
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in order or name not in classes:
+            return
+        if name in chain:
+            raise ConfigError(f"methods depend on each other in a cycle: {chain + (name,)}")
+        for requirement in getattr(classes[name], "requires", ()):
+            visit(requirement, chain + (name,))
+        order.append(name)
+
+    for name in names:
+        visit(name, ())
+    return [Task(name, k) for name in order for k in range(profile.run.folds)]
+
+
+def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matcher],
+                options: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """Exactly what determines a task's record; its hash decides whether to rerun."""
+    run = profile.run
+    return {"dataset": dataset.name, "dataset_key": dataset.cache_key(size),
+            "method": cls.name, "options": options, "fold": fold.to_dict(),
+            "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
+            "authors_bug": run.authors_bug, "settings": [list(s) for s in cls.settings]}
+
+
+def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
+             opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
+             force: bool = False) -> dict[str, Any]:
+    """Run one task (unless its record exists) and write its record; returns the record."""
+    dataset, frames, folds = opened or open_dataset(profile, paths)
+    fold = folds[task.fold]
+    size = frames.image_size
+    cls = get_method(task.method)
+    options = profile.method_options(task.method, cls.option_group)
+    config = task_config(profile, dataset, fold, cls, options, size)
+    task_hash = config_hash(config)
+    store = paths.record_store(profile)
+    if not force and store.finished(dataset.name, task.method, task.fold, task_hash):
+        log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
+        return store.read(dataset.name, task.method, task.fold)
+    context = TaskContext(artifact_root=paths.cache / "artifacts",
+                          dataset_key=dataset.cache_key(size), fold=task.fold,
+                          seed=derive_seed(profile.run.seed, task.method, task.fold),
+                          device=resolve_device(profile.run.device), quiet=quiet)
+    matcher = cls(context=context, **options)
+    train = frames.of_identities(fold.train)
+    started = time.perf_counter()
+    matcher.fit(train, frames.of_identities(fold.val))
+    fitted = time.perf_counter()
+    test = frames.of_identities(fold.test)
+    embeddings = {m: matcher.embed(test.images(m), m) for m in
+                  dict.fromkeys(mod for setting in cls.settings for mod in setting)}
+    embedded = time.perf_counter()
+    protocol_seed = derive_seed(profile.run.seed, "protocol", task.fold)
+    results = {}
+    for query, gallery in cls.settings:
+        results[f"{query}->{gallery}"] = single_shot(
+            embeddings[query], test.pids, test.frames, embeddings[gallery], test.pids,
+            test.frames, same_modality=query == gallery, trials=profile.run.trials,
+            seed=protocol_seed, protocol=profile.run.protocol,
+            authors_bug=profile.run.authors_bug, distance=matcher.distance)
+    finished = time.perf_counter()
+    record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
+              "profile": profile.name, "task_hash": task_hash, "config": config,
+              "method_config": matcher.config(),
+              "seeds": {"method": context.seed, "protocol": protocol_seed},
+              "results": results,
+              "timings": {"fit_s": fitted - started, "embed_s": embedded - fitted,
+                          "evaluate_s": finished - embedded, "total_s": finished - started},
+              "counts": {"train": len(train), "test": len(test)},
+              "provenance": provenance()}
+    path = store.write(record)
+    log.info("%s fold %d: done in %.1fs -> %s", task.method, task.fold,
+             finished - started, path)
+    return record
+
+
+def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
+                force: bool = False) -> list[dict[str, Any]]:
+    """Run every task of the profile in this process, in dependency order."""
+    from tqdm import tqdm
+
+    tasks = plan_tasks(profile)
+    opened = open_dataset(profile, paths)
+    records = []
+    for task in tqdm(tasks, desc="tasks", unit="task", disable=quiet):
+        records.append(run_task(profile, task, paths, quiet=quiet, opened=opened,
+                                force=force))
+    return records

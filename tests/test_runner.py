@@ -1,0 +1,115 @@
+"""The runner: records, resume after an interruption, reuse, tables from records."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import load_profile
+from benchmark.errors import ConfigError
+from benchmark.runner import Paths, plan_tasks, run_profile
+from methods.pixels import PixelsEuclidean
+
+
+def paths(tmp_path):
+    return Paths(output=tmp_path / "out", cache=tmp_path / "cache")
+
+
+def test_run_writes_one_record_per_method_and_fold(tmp_path, toy_profile_file):
+    profile = load_profile(str(toy_profile_file))
+    records = run_profile(profile, paths(tmp_path), quiet=True)
+    assert [(r["method"], r["fold"]) for r in records] == [("pixels-euclidean", 0),
+                                                           ("pixels-euclidean", 1)]
+    files = sorted((tmp_path / "out" / "records").rglob("fold*.json"))
+    assert len(files) == 2
+    record = json.loads(files[0].read_text())
+    result = record["results"]["rgb->depth"]
+    assert len(result["trials"]) == 3
+    assert result["mAP"] == pytest.approx(np.mean([t["mAP"] for t in result["trials"]]))
+    assert set(record["results"]) == {"rgb->depth", "depth->rgb"}
+    assert record["provenance"]["versions"]["numpy"]
+    assert record["seeds"]["protocol"] != record["seeds"]["method"]
+
+
+def test_rerun_resumes_after_interruption(tmp_path, toy_profile_file, monkeypatch):
+    profile = load_profile(str(toy_profile_file))
+    calls = []
+    original = PixelsEuclidean.fit
+
+    def crash_on_second_fold(self, train, val):
+        calls.append(self.context.fold)
+        if self.context.fold == 1:
+            raise KeyboardInterrupt
+        return original(self, train, val)
+
+    monkeypatch.setattr(PixelsEuclidean, "fit", crash_on_second_fold)
+    with pytest.raises(KeyboardInterrupt):
+        run_profile(profile, paths(tmp_path), quiet=True)
+    store = paths(tmp_path).record_store(profile)
+    first = store.read("toy", "pixels-euclidean", 0)
+    assert first is not None and store.read("toy", "pixels-euclidean", 1) is None
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+    monkeypatch.setattr(PixelsEuclidean, "fit", original)
+    calls.clear()
+    records = run_profile(profile, paths(tmp_path), quiet=True)
+    assert records[0] == first  # fold 0 was not recomputed
+    assert store.read("toy", "pixels-euclidean", 1) is not None
+
+
+def test_same_profile_gives_same_numbers(tmp_path, toy_profile_file):
+    profile = load_profile(str(toy_profile_file))
+    a = run_profile(profile, paths(tmp_path / "a"), quiet=True)
+    b = run_profile(profile, paths(tmp_path / "b"), quiet=True)
+    assert [r["results"] for r in a] == [r["results"] for r in b]
+
+
+def test_changed_config_reruns_the_task(tmp_path, toy_profile_file):
+    first = run_profile(load_profile(str(toy_profile_file)), paths(tmp_path), quiet=True)
+    changed = load_profile(str(toy_profile_file), ["run.trials=2"])
+    second = run_profile(changed, paths(tmp_path), quiet=True)
+    assert len(second[0]["results"]["rgb->depth"]["trials"]) == 2
+    assert second[0]["task_hash"] != first[0]["task_hash"]
+
+
+def test_pixels_baseline_beats_chance_on_toy_data(tmp_path, toy_profile_file):
+    records = run_profile(load_profile(str(toy_profile_file)), paths(tmp_path), quiet=True)
+    rgb = [r["results"]["rgb->depth"]["rank1"] for r in records]
+    assert min(rgb) >= 0.0  # cross-modal pixels carry no shared scale: only a floor
+    test_ids = len(records[0]["config"]["fold"]["test"])
+    assert records[0]["counts"]["test"] == test_ids * 6
+
+
+def test_unknown_method_is_a_clear_error(tmp_path, toy_profile_file):
+    profile = load_profile(str(toy_profile_file), ['run.methods=["nope"]'])
+    with pytest.raises(ConfigError, match="unknown method 'nope'.*pixels-euclidean"):
+        plan_tasks(profile)
+
+
+def test_cli_run_then_tables_and_resume(tmp_path, toy_profile_file, capsys):
+    argv = ["run", "--profile", str(toy_profile_file), "--output", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--quiet"]
+    assert main(argv) == 0
+    tables = tmp_path / "out" / "tables" / "toy"
+    assert (tables / "table3_toy.csv").is_file() and (tables / "table3_toy.tex").is_file()
+    mtime = (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
+             / "fold0.json").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
+            / "fold0.json").stat().st_mtime_ns == mtime
+    assert main(["tables", "--profile", str(toy_profile_file), "--output",
+                 str(tmp_path / "out"), "--format", "markdown", "--quiet"]) == 0
+    assert "pixels-euclidean" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--profile", "nope"], "neither a built-in profile"),
+    (["run", "--profile", "smoke", "--set", "run.bogus=1"], "unknown key(s) ['bogus']"),
+    (["run", "--profile", "smoke", "--methods", "nope"], "unknown method 'nope'"),
+    (["run", "--profile", "smoke", "--dataset", "nope"], "unknown data set 'nope'"),
+])
+def test_bad_input_is_one_error_line(tmp_path, capsys, argv, message):
+    code = main([*argv, "--output", str(tmp_path / "o"), "--cache", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1
