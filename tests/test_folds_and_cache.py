@@ -1,0 +1,93 @@
+"""Identity folds, the crop cache and profile validation."""
+
+import numpy as np
+import pytest
+
+from benchmark.config import load_profile, parse_override
+from benchmark.datasets.base import get_dataset, load_frames
+from benchmark.errors import ConfigError, DatasetError
+from benchmark.splits import proportional_sizes, random_folds
+
+
+@pytest.mark.parametrize("sizes", [(32, 8, 38), (40, 10, 40), (3, 1, 2)])
+def test_random_folds_sizes_disjoint_and_deterministic(sizes):
+    pids = np.repeat(np.arange(sum(sizes) + 2), 3)
+    folds = random_folds(pids, sizes, 3, seed=7)
+    again = random_folds(pids, sizes, 3, seed=7)
+    other = random_folds(pids, sizes, 3, seed=8)
+    for fold, twin in zip(folds, again, strict=True):
+        assert tuple(map(len, (fold.train, fold.val, fold.test))) == sizes
+        union = np.concatenate([fold.train, fold.val, fold.test])
+        assert len(np.unique(union)) == len(union)
+        assert all(np.array_equal(getattr(fold, k), getattr(twin, k))
+                   for k in ("train", "val", "test"))
+    assert any(not np.array_equal(a.test, b.test) for a, b in zip(folds, other, strict=True))
+    assert not np.array_equal(folds[0].test, folds[1].test)
+    assert np.array_equal(random_folds(pids, sizes, 1, seed=7)[0].test, folds[0].test)
+
+
+def test_proportional_sizes():
+    assert proportional_sizes(78) == (32, 8, 38)
+    assert sum(proportional_sizes(60)) == 60
+    assert min(proportional_sizes(12)) >= 2
+    with pytest.raises(ConfigError):
+        proportional_sizes(4)
+
+
+def test_too_few_identities_is_an_error():
+    with pytest.raises(ConfigError, match="need 10 identities"):
+        random_folds(np.arange(5), (4, 3, 3), 1, 0)
+
+
+def test_cache_is_written_once_and_memory_mapped(tmp_path, monkeypatch):
+    dataset = get_dataset("toy", identities=6)
+    first = load_frames(dataset, (16, 8), tmp_path)
+    monkeypatch.setattr(type(dataset), "build", lambda self, size: pytest.fail("rebuilt"))
+    second = load_frames(dataset, (16, 8), tmp_path)
+    assert isinstance(second.rgb, np.memmap)
+    np.testing.assert_array_equal(first.rgb, second.rgb)
+    np.testing.assert_array_equal(first.pids, second.pids)
+
+
+def test_cache_key_depends_on_size_and_options():
+    a = get_dataset("toy", identities=6)
+    assert a.cache_key((16, 8)) != a.cache_key((32, 16))
+    assert a.cache_key((16, 8)) != get_dataset("toy", identities=7).cache_key((16, 8))
+
+
+def test_corrupt_cache_is_a_clear_error(tmp_path):
+    dataset = get_dataset("toy", identities=6)
+    load_frames(dataset, (16, 8), tmp_path)
+    cached = next(tmp_path.rglob("rgb.npy"))
+    cached.write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="delete that folder"):
+        load_frames(dataset, (16, 8), tmp_path)
+
+
+def test_unknown_dataset_and_option():
+    with pytest.raises(ConfigError, match="unknown data set 'nope'"):
+        get_dataset("nope")
+    with pytest.raises(ConfigError, match="unknown option"):
+        get_dataset("toy", bogus=1)
+
+
+def test_profiles_load_and_validate(tmp_path):
+    for name in ("smoke", "quick", "paper"):
+        profile = load_profile(name)
+        assert profile.run.folds >= 1 and profile.run.methods
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\nfolds = 0\n")
+    with pytest.raises(ConfigError, match="bad.toml.*folds"):
+        load_profile(str(bad))
+    bad.write_text("[runn]\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_profile(str(bad))
+
+
+def test_override_parsing():
+    assert parse_override("run.folds=2") == (["run", "folds"], 2)
+    assert parse_override("options.deep.backbone=resnet18") == (
+        ["options", "deep", "backbone"], "resnet18")
+    assert parse_override('run.methods=["a", "b"]') == (["run", "methods"], ["a", "b"])
+    with pytest.raises(ConfigError):
+        parse_override("folds")

@@ -1,0 +1,90 @@
+"""Tables from records: the paper's layout, aggregation, missing rows, LaTeX, paper numbers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.tables import aggregate, build_table, reported_numbers, to_latex, write_tables
+
+
+def record(dataset, method, fold, settings, value):
+    results = {f"{q}->{g}": {"rank1": value, "rank5": value, "rank10": value, "mAP": value}
+               for q, g in settings}
+    return {"dataset": dataset, "method": method, "fold": fold, "results": results}
+
+
+CROSS = [("rgb", "depth"), ("depth", "rgb")]
+
+
+def test_aggregate_mean_and_sample_std_over_folds():
+    records = [record("biwi", "one-stream", k, CROSS, v) for k, v in enumerate([0.1, 0.2, 0.6])]
+    summary = aggregate(records)
+    row = summary[(summary.method == "one-stream") & (summary["query"] == "rgb")].iloc[0]
+    assert row["rank1"] == pytest.approx(30.0)
+    assert row["rank1_std"] == pytest.approx(np.std([10, 20, 60], ddof=1))
+    assert row["n_folds"] == 3
+
+
+@pytest.mark.parametrize("dataset, number", [("biwi", 3), ("robotpku", 4)])
+def test_cross_table_rows_follow_the_paper(dataset, number):
+    table = build_table("cross", dataset, aggregate([]))
+    paper = reported_numbers()
+    expected = list(dict.fromkeys(paper[paper.table == number].approach))
+    assert list(dict.fromkeys(table.approach)) == expected
+    assert (table.table == number).all()
+    assert set(table.source) <= {"missing", "reported (Zhuo et al., CCCV 2017)"}
+
+
+@pytest.mark.parametrize("dataset, number", [("biwi", 1), ("robotpku", 2)])
+def test_single_table_rows_follow_the_paper(dataset, number):
+    table = build_table("single", dataset, aggregate([]))
+    paper = reported_numbers()
+    paper = paper[paper.table == number]
+    assert list(zip(table["query"], table.loss.str.lower(), strict=True)) == list(
+        zip(paper["query"].str.lower(), paper["loss"], strict=True))
+
+
+def test_missing_rows_stay_missing_and_extra_methods_follow():
+    records = [record("biwi", "one-stream", 0, CROSS, 0.5),
+               record("biwi", "pixels-euclidean", 0, CROSS, 0.1)]
+    table = build_table("cross", "biwi", aggregate(records))
+    lomo = table[table.method == "lomo-xqda"]
+    assert (lomo.source == "missing").all() and lomo["mAP"].isna().all()
+    assert table.approach.iloc[-1] == "pixels-euclidean"
+    assert table[table.method == "one-stream"]["mAP"].tolist() == [50.0, 50.0]
+
+
+def test_with_paper_adds_reported_numbers_and_differences():
+    records = [record("biwi", "one-stream", 0, CROSS, 0.5)]
+    table = build_table("cross", "biwi", aggregate(records), with_paper=True)
+    row = table[(table.method == "one-stream") & (table["query"] == "rgb")].iloc[0]
+    assert row["paper_mAP"] == pytest.approx(16.86)
+    assert row["diff_mAP"] == pytest.approx(50.0 - 16.86)
+    eigen = table[table.approach.str.startswith("Eigen-depth")]
+    assert len(eigen) == 6 and eigen["mAP"].isna().all() and eigen["rank1"].notna().all()
+
+
+def test_latex_is_booktabs_with_bold_best_and_balanced():
+    records = [record("biwi", "one-stream", k, CROSS, 0.5 + 0.01 * k) for k in range(3)]
+    records += [record("biwi", "zero-padding", k, CROSS, 0.2) for k in range(3)]
+    tex = to_latex(build_table("cross", "biwi", aggregate(records)), "cross", "cap")
+    for token in ("\\toprule", "\\midrule", "\\bottomrule", "\\pm"):
+        assert token in tex
+    assert tex.count("\\begin{") == tex.count("\\end{")
+    one_stream = next(line for line in tex.splitlines() if line.startswith("One-stream"))
+    zero = next(line for line in tex.splitlines() if line.startswith("Zero-padding"))
+    assert one_stream.count("\\mathbf") == 8 and "\\mathbf" not in zero
+    assert all(line.count("&") == 8 for line in tex.splitlines()
+               if line.endswith("\\\\") and not line.startswith(" &"))
+
+
+def test_written_files_carry_provenance(tmp_path):
+    records = [record("synthetic", "one-stream", 0, CROSS, 0.5)]
+    files = write_tables(records, tmp_path, "quick", provenance={"commit": "abc123"})
+    csv = tmp_path / "table3_synthetic.csv"
+    assert csv in files
+    first = csv.read_text().splitlines()[0]
+    assert first.startswith("# ") and "abc123" in first and '"profile": "quick"' in first
+    parsed = pd.read_csv(csv, comment="#")
+    assert "one-stream" in set(parsed.method)
+    assert (tmp_path / "table3_synthetic.tex").read_text().startswith("% {")
