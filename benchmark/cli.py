@@ -72,15 +72,19 @@ def _paths(args: argparse.Namespace):
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import plan_tasks, run_profile
+    from benchmark.executors import execute, waves
 
     profile = profile_from_args(args)
     paths = _paths(args)
     if args.dry_run:
-        for task in plan_tasks(profile):
-            print(f"{profile.run.dataset} {task.method} fold {task.fold}")
+        store = paths.record_store(profile)
+        for number, wave in enumerate(waves(profile)):
+            for task in wave:
+                done = store.read(profile.run.dataset, task.method, task.fold) is not None
+                print(f"wave {number}: {profile.run.dataset} {task.method} fold {task.fold}"
+                      f"{' (record exists)' if done else ''} [{args.executor}]")
         return 0
-    run_profile(profile, paths, quiet=args.quiet, force=args.force)
+    execute(profile, paths, args.executor, quiet=args.quiet, force=args.force)
     if not args.no_tables:
         _write_tables(profile, paths, with_paper=False, fmt="files")
     return 0
@@ -158,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute finished tasks")
     run.add_argument("--no-tables", action="store_true", help="skip writing tables")
     run.add_argument("--dry-run", action="store_true", help="list the tasks and stop")
+    run.add_argument("--executor", choices=("local", "slurm"), default="local",
+                     help="run tasks in this process or as Slurm jobs (needs the "
+                          "'cluster' extra)")
     run.set_defaults(func=command_run)
     tables = sub.add_parser("tables", help="write Tables 1-4 from the records of a profile")
     _add_profile_arguments(tables)

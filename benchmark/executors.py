@@ -1,0 +1,113 @@
+"""Where tasks run: in this process (``local``) or as Slurm jobs through submitit.
+
+Tasks are grouped into waves by dependency depth: a method that reuses another's
+artifacts (distillation reuses step-I networks) runs in a later wave than the method
+it needs. Every job writes its own record, exactly as a local run does, so a resubmitted
+run skips what is finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.config import Profile
+from benchmark.errors import ConfigError
+from benchmark.runner import Paths, Task, open_dataset, plan_tasks, run_profile, run_task
+from methods.registry import get_method
+
+log = logging.getLogger("rgbd_bench")
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """The profile's ``[cluster]`` section (Slurm resources of one task)."""
+
+    partition: str = ""
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: int = 32
+    timeout_min: int = 240
+    account: str = ""
+    qos: str = ""
+    array_parallelism: int = 64
+    backend: str = "slurm"
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> ClusterOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(profile.cluster) - known)
+        if unknown:
+            raise ConfigError(f"{profile.source}: unknown key(s) {unknown} in [cluster]; "
+                              f"known: {sorted(known)}")
+        options = cls(**profile.cluster)
+        if options.backend not in ("slurm", "local", "debug"):
+            raise ConfigError(f"{profile.source}: [cluster] backend must be slurm, local or "
+                              f"debug, got {options.backend!r}")
+        return options
+
+
+def waves(profile: Profile) -> list[list[Task]]:
+    """The profile's tasks grouped so that every task's requirements are in earlier waves."""
+    tasks = plan_tasks(profile)
+    depth: dict[str, int] = {}
+    for task in tasks:
+        if task.method not in depth:
+            needs = [r for r in getattr(get_method(task.method), "requires", ())
+                     if r in depth]
+            depth[task.method] = 1 + max((depth[r] for r in needs), default=-1)
+    grouped: list[list[Task]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for task in tasks:
+        grouped[depth[task.method]].append(task)
+    return grouped
+
+
+def _job(profile: Profile, task: Task, paths: Paths) -> dict[str, Any]:
+    """What one cluster job runs: one task, reading the shared caches."""
+    return run_task(profile, task, paths, quiet=True)
+
+
+def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
+    """Submit every wave of tasks as a job array and wait for it before the next wave."""
+    try:
+        import submitit
+    except ImportError as error:
+        raise ConfigError("the slurm executor needs submitit: pip install -e '.[cluster]'"
+                          ) from error
+    options = ClusterOptions.from_profile(profile)
+    open_dataset(profile, paths)  # build the crop cache once, before any job starts
+    executor = submitit.AutoExecutor(folder=str(paths.output / "jobs" / "%j"),
+                                     cluster=options.backend)
+    parameters: dict[str, Any] = {"timeout_min": options.timeout_min,
+                                  "cpus_per_task": options.cpus_per_task,
+                                  "name": f"rgbd-bench-{profile.name}"}
+    if options.backend == "slurm":
+        parameters.update({"slurm_partition": options.partition or None,
+                           "gpus_per_node": options.gpus_per_node,
+                           "mem_gb": options.mem_gb,
+                           "slurm_array_parallelism": options.array_parallelism})
+        extra = {k: v for k, v in (("account", options.account), ("qos", options.qos)) if v}
+        if extra:
+            parameters["slurm_additional_parameters"] = extra
+    executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
+    records = []
+    for number, wave in enumerate(waves(profile)):
+        log.info("wave %d: submitting %d task(s)", number, len(wave))
+        jobs = executor.map_array(_job, [profile] * len(wave), wave, [paths] * len(wave))
+        records += [job.result() for job in jobs]
+    return records
+
+
+def execute(profile: Profile, paths: Paths, executor: str = "local", *, quiet: bool = False,
+            force: bool = False) -> list[dict[str, Any]]:
+    """Run the profile with the named executor."""
+    if executor == "local":
+        return run_profile(profile, paths, quiet=quiet, force=force)
+    if executor == "slurm":
+        if force:
+            raise ConfigError("--force is only supported with the local executor")
+        return run_on_cluster(profile, paths)
+    raise ConfigError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")

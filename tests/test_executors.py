@@ -1,0 +1,54 @@
+"""The cluster executor, run through submitit's local backend (no Slurm needed)."""
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import load_profile
+from benchmark.errors import ConfigError
+from benchmark.executors import ClusterOptions, execute, waves
+from benchmark.runner import Paths, run_profile
+
+submitit = pytest.importorskip("submitit")
+
+
+def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path, toy_profile_file):
+    profile = load_profile(str(toy_profile_file), ['cluster.backend="debug"'])
+    local = run_profile(profile, Paths(tmp_path / "local", tmp_path / "cache"), quiet=True)
+    remote = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
+    assert [r["results"] for r in remote] == [r["results"] for r in local]
+    assert (tmp_path / "remote" / "records" / "toy" / "toy" / "pixels-euclidean"
+            / "fold1.json").is_file()
+    again = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
+    assert [r["provenance"]["date"] for r in again] == [r["provenance"]["date"]
+                                                        for r in remote]
+
+
+def test_waves_put_requirements_first(toy_profile_file, monkeypatch):
+    from methods.pixels import PixelsEuclidean
+    from methods.registry import _REGISTRY, register
+
+    class NeedsPixels(PixelsEuclidean):
+        requires = ("pixels-euclidean",)
+
+    register("needs-pixels-test")(NeedsPixels)
+    try:
+        profile = load_profile(str(toy_profile_file),
+                               ['run.methods=["needs-pixels-test", "pixels-euclidean"]'])
+        grouped = waves(profile)
+        assert [{t.method for t in w} for w in grouped] == [{"pixels-euclidean"},
+                                                            {"needs-pixels-test"}]
+    finally:
+        _REGISTRY.pop("needs-pixels-test")
+
+
+def test_dry_run_lists_jobs(tmp_path, toy_profile_file, capsys):
+    assert main(["run", "--profile", str(toy_profile_file), "--executor", "slurm",
+                 "--dry-run", "--output", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["wave 0: toy pixels-euclidean fold 0 [slurm]",
+                     "wave 0: toy pixels-euclidean fold 1 [slurm]"]
+
+
+def test_unknown_cluster_key(toy_profile_file):
+    with pytest.raises(ConfigError, match="unknown key.*gpus"):
+        ClusterOptions.from_profile(load_profile(str(toy_profile_file), ["cluster.gpus=2"]))
