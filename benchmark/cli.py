@@ -91,24 +91,9 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str) -> None:
-    from benchmark.provenance import provenance
-    from benchmark.tables import aggregate, build_table, to_markdown, write_tables
+    from benchmark.report import write_report
 
-    records = paths.record_store(profile).all_records()
-    if not records:
-        raise BenchmarkError(f"no records for profile {profile.name!r} under "
-                             f"{paths.output / 'records'}; run `rgbd-bench run` first")
-    out_dir = paths.output / "tables" / profile.name
-    written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
-                           provenance=provenance())
-    log.info("wrote %d table files to %s", len(written), out_dir)
-    if fmt == "markdown":
-        summary = aggregate(records)
-        for dataset in sorted({r["dataset"] for r in records}):
-            for kind in ("single", "cross"):
-                table = build_table(kind, dataset, summary, with_paper)
-                print(f"\n{kind}-modal, {dataset}\n")
-                print(to_markdown(table, kind))
+    write_report(profile, paths, with_paper=with_paper, markdown=fmt == "markdown")
 
 
 def command_tables(args: argparse.Namespace) -> int:

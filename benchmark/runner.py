@@ -109,6 +109,32 @@ def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matche
             "authors_bug": run.authors_bug, "settings": [list(s) for s in cls.settings]}
 
 
+def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,
+                     settings: tuple[tuple[str, str], ...], distance, seed: int,
+                     queries: int = 4, top: int = 5) -> dict[str, list[dict[str, Any]]]:
+    """A few queries of the first trial's gallery and their top-ranked gallery frames.
+
+    Stored in the record so that qualitative figures (the paper's Figure 5) can be drawn
+    from records and the crop cache alone.
+    """
+    from benchmark.protocol import draw_single_shot_gallery
+
+    out = {}
+    for query, gallery in settings:
+        chosen = draw_single_shot_gallery(test.pids, np.random.default_rng(seed))
+        picks = np.random.default_rng([seed, 1]).choice(
+            np.setdiff1d(np.arange(len(test)), chosen), size=min(queries, len(test) - len(chosen)),
+            replace=False)
+        distmat = distance(embeddings[query][picks], embeddings[gallery][chosen])
+        order = np.argsort(distmat, axis=1, kind="stable")[:, :top]
+        out[f"{query}->{gallery}"] = [
+            {"query_frame": int(test.frames[q]), "query_pid": int(test.pids[q]),
+             "gallery_frames": [int(f) for f in test.frames[chosen][row]],
+             "gallery_pids": [int(p) for p in test.pids[chosen][row]]}
+            for q, row in zip(picks, order, strict=True)]
+    return out
+
+
 def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
              opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
              force: bool = False) -> dict[str, Any]:
@@ -145,12 +171,14 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
             test.frames, same_modality=query == gallery, trials=profile.run.trials,
             seed=protocol_seed, protocol=profile.run.protocol,
             authors_bug=profile.run.authors_bug, distance=matcher.distance)
+    examples = ranking_examples(embeddings, test, cls.settings, matcher.distance,
+                                protocol_seed)
     finished = time.perf_counter()
     record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
               "profile": profile.name, "task_hash": task_hash, "config": config,
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
-              "results": results,
+              "results": results, "examples": examples,
               "timings": {"fit_s": fitted - started, "embed_s": embedded - fitted,
                           "evaluate_s": finished - embedded, "total_s": finished - started},
               "counts": {"train": len(train), "test": len(test)},
