@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.splits import Fold
 from methods.base import Matcher
-from methods.context import TaskContext, config_hash
+from methods.context import TaskContext, config_hash, derive_seed
 from methods.registry import get_method
 
 log = logging.getLogger("rgbd_bench")
@@ -57,12 +56,6 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def derive_seed(seed: int, *parts: str | int) -> int:
-    """A 32-bit seed derived from the run seed and names (stable across processes)."""
-    words = [seed] + [zlib.crc32(str(p).encode()) for p in parts]
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def open_dataset(profile: Profile, paths: Paths) -> tuple[Dataset, PairedFrames, list[Fold]]:
@@ -153,7 +146,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
     context = TaskContext(artifact_root=paths.cache / "artifacts",
                           dataset_key=dataset.cache_key(size), fold=task.fold,
                           seed=derive_seed(profile.run.seed, task.method, task.fold),
-                          device=resolve_device(profile.run.device), quiet=quiet)
+                          device=resolve_device(profile.run.device), quiet=quiet,
+                          run_seed=profile.run.seed)
     matcher = cls(context=context, **options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()

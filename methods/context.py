@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def config_hash(config: Any) -> str:
     """A short, stable hash of a JSON-serialisable configuration (keys sorted)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def derive_seed(seed: int, *parts: str | int) -> int:
+    """A 32-bit seed derived from a run seed and names (stable across processes)."""
+    words = [seed] + [zlib.crc32(str(p).encode()) for p in parts]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 @dataclass
@@ -29,6 +38,7 @@ class TaskContext:
         seed: the task's seed; derive every random generator from it.
         device: ``"cpu"`` or ``"cuda"`` (``"auto"`` is resolved before the task starts).
         quiet: silence progress bars.
+        run_seed: the profile's seed, from which every task's ``seed`` is derived.
     """
 
     artifact_root: Path
@@ -37,7 +47,16 @@ class TaskContext:
     seed: int = 0
     device: str = "cpu"
     quiet: bool = False
+    run_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def seed_of(self, method: str) -> int:
+        """The seed that the task of ``method`` on this fold gets (``seed`` for this task).
+
+        A method that reuses another's artifacts (distillation reusing a step-I network)
+        needs the seed that keyed them.
+        """
+        return derive_seed(self.run_seed, method, self.fold)
 
     def artifact_dir(self, kind: str, config: Any, per_fold: bool = True) -> Path:
         """The folder for artifacts of ``kind`` made from exactly ``config``.
