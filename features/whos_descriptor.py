@@ -11,6 +11,7 @@ import numpy as np
 
 from features.hog_dalal import hog_dimension, hog_whos
 from features.lbp_vlfeat import LBP_DIMENSION, vl_lbp
+from features.matlab_colour import rgb2gray, rgb2hsv_channels
 
 COLOUR_BINS = 64
 _LBP_CELL = 16
@@ -22,10 +23,6 @@ _XYZ = ((0.412453, 0.357580, 0.180423),
         (0.019334, 0.119193, 0.950227))
 _WHITE_X, _WHITE_Z = 0.950456, 1.088754
 _LAB_T = 0.008856
-# MATLAB rgb2gray: first row of inv([1 .956 .621; 1 -.272 -.647; 1 -1.106 1.703]).
-_GRAY = np.linalg.inv(np.array([[1.0, 0.956, 0.621],
-                                [1.0, -0.272, -0.647],
-                                [1.0, -1.106, 1.703]]))[0]
 
 
 def matlab_round(x: float) -> int:
@@ -98,34 +95,9 @@ def _planes(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.ascontiguousarray(images[..., c]) for c in range(3))
 
 
-def rgb2hsv_matlab(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hue and saturation of uint8 RGB with MATLAB ``rgb2hsv``'s arithmetic: channels divided
-    by 255 first, hue ``(g-b)/s``, ``2+(b-r)/s`` or ``4+(r-g)/s`` (blue over green over red on
-    ties) over 6, plus 1 if negative; saturation ``s/v``; 0 for flat pixels."""
-    r, g, b = _planes(images)
-    top = np.maximum(np.maximum(r, g), b)
-    flat = top == np.minimum(np.minimum(r, g), b)
-    blue = b == top
-    green = (g == top) & ~blue
-    # hue = offset + (first - second) / s, operands picked per pixel before the float maths.
-    first = np.where(blue, r, np.where(green, b, g))
-    second = np.where(blue, g, np.where(green, r, b))
-    offset = np.where(blue, 4.0, np.where(green, 2.0, 0.0))
-    v = _UNIT[top]
-    s = v - _UNIT[np.minimum(np.minimum(r, g), b)]
-    s[flat] = 1.0
-    h = (offset + (_UNIT[first] - _UNIT[second]) / s) / 6
-    h = np.where(h < 0, h + 1, h)
-    h[flat] = 0.0
-    v[flat] = 1.0
-    sat = s / v
-    sat[flat] = 0.0
-    return h, sat
-
-
 def hs_hist_bins(images: np.ndarray) -> np.ndarray:
     """8x8 HS bin, ``floor(v / (1.01/8))`` (the top bin is narrower), hue fastest."""
-    h, s = rgb2hsv_matlab(images)
+    h, s, _ = rgb2hsv_channels(images)
     width = 1.01 / 8
     return np.floor(h / width).astype(np.intp) + 8 * np.floor(s / width).astype(np.intp)
 
@@ -217,14 +189,6 @@ def lab_hist_bins(images: np.ndarray, scaled: np.ndarray | bool = True) -> np.nd
     bins = np.where(grey, _GREY_LAB[r], bins)
     unit = np.minimum(r, 1) + 2 * np.minimum(g, 1) + 4 * np.minimum(b, 1)
     return np.where(scaled, bins, _UNIT_LAB[unit])
-
-
-def rgb2gray_matlab(images: np.ndarray) -> np.ndarray:
-    """MATLAB ``rgb2gray`` of uint8 RGB: weighted sum rounded half away from zero, uint8."""
-    x = images.astype(np.float64)
-    grey = (_GRAY[0] * x[..., 0] + _GRAY[1] * x[..., 1]) + _GRAY[2] * x[..., 2]
-    whole = np.floor(grey)
-    return np.clip(whole + (grey - whole >= 0.5), 0, 255).astype(np.uint8)
 
 
 def colour_histograms(images: np.ndarray, stripes: int = 6, lab: bool = True) -> np.ndarray:
@@ -360,7 +324,7 @@ def whos(images: np.ndarray, *, stripes: int = 6, lab: bool = True, hog: bool = 
         if hog:
             parts.append(hog_whos(crop))
         if lbp:
-            parts.append(vl_lbp(rgb2gray_matlab(crop), _LBP_CELL).astype(np.float64))
+            parts.append(vl_lbp(rgb2gray(crop), _LBP_CELL).astype(np.float64))
         out[start : start + len(batch)] = np.sqrt(np.concatenate(parts, axis=1))
 
     starts = range(0, n, _CHUNK)

@@ -18,7 +18,7 @@ from features.whos_descriptor import (
     colour_histograms,
     hs_hist_bins,
     lab_hist_bins,
-    rgb2gray_matlab,
+    rgb2gray,
     stripe_rows,
     whos,
     whos_dimension,
@@ -271,7 +271,7 @@ def test_rgb2gray_matches_matlab_weights():
     px = RNG.integers(0, 256, (1, 50, 50, 3), np.uint8)
     want = np.floor(px @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
                     + 0.5)
-    assert np.array_equal(rgb2gray_matlab(px), want)
+    assert np.array_equal(rgb2gray(px), want)
 
 
 # ----------------------------------------------------------------------------- HOG
@@ -478,6 +478,6 @@ def test_whos_lbp_part_is_double_square_root_of_vl_lbp_on_the_crop():
     x = _random(2, 128, 48)
     lbp = whos(x)[:, -812:]
     crop = x[:, 8:120, 5:42]
-    assert np.allclose(lbp**2, vl_lbp(rgb2gray_matlab(crop), 16), rtol=1e-7)
+    assert np.allclose(lbp**2, vl_lbp(rgb2gray(crop), 16), rtol=1e-7)
     hog = whos(x)[:, 1152:1984]
     assert np.allclose(hog**2, hog_whos(crop), rtol=1e-12)
