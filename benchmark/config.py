@@ -70,10 +70,13 @@ class Profile:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
 
-    def method_options(self, method: str, group: str | None) -> dict[str, Any]:
-        """The options a method receives: its group's section, then its own on top."""
-        merged = dict(self.options.get(group, {})) if group else {}
-        merged.update(self.options.get(method, {}))
+    def method_options(self, method: str, group: str | tuple[str, ...] | None
+                       ) -> dict[str, Any]:
+        """The options a method receives: its groups' sections in order, then its own."""
+        groups = (group,) if isinstance(group, str) else tuple(group or ())
+        merged: dict[str, Any] = {}
+        for name in (*groups, method):
+            merged.update(self.options.get(name, {}))
         return merged
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,15 +36,16 @@ class Matcher(ABC):
         settings: the (query modality, gallery modality) pairs the method is evaluated
             on; cross-modal methods use :data:`CROSS_MODAL`, single-modal step-I networks
             :data:`RGB_ONLY` or :data:`DEPTH_ONLY`.
-        option_group: the profile section ``[options.<group>]`` whose keys the method
-            shares with its kind (e.g. ``"deep"``); ``[options.<name>]`` overrides it.
+        option_group: the profile section ``[options.<group>]`` (or a tuple of them,
+            applied in order) whose keys the method shares with its kind (e.g.
+            ``"deep"``); ``[options.<name>]`` overrides them.
         Options: a dataclass of the method's options; unknown keys are errors.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     settings: ClassVar[tuple[tuple[str, str], ...]] = CROSS_MODAL
-    option_group: ClassVar[str | None] = None
+    option_group: ClassVar[str | tuple[str, ...] | None] = None
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:

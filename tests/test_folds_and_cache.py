@@ -91,3 +91,14 @@ def test_override_parsing():
     assert parse_override('run.methods=["a", "b"]') == (["run", "methods"], ["a", "b"])
     with pytest.raises(ConfigError):
         parse_override("folds")
+
+
+def test_method_options_merge_groups_then_method(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[options.deep]\na = 1\nb = 1\n[options.distillation]\nb = 2\nc = 2\n"
+                    "[options.my-method]\nc = 3\n")
+    profile = load_profile(str(path))
+    assert profile.method_options("my-method", ("deep", "distillation")) == {
+        "a": 1, "b": 2, "c": 3}
+    assert profile.method_options("other", "deep") == {"a": 1, "b": 1}
+    assert profile.method_options("other", None) == {}
