@@ -11,13 +11,17 @@ from benchmark.runner import Paths, run_profile
 submitit = pytest.importorskip("submitit")
 
 
-def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path, toy_profile_file):
-    profile = load_profile(str(toy_profile_file), ['cluster.backend="debug"'])
+def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path):
+    """Jobs run in separate processes (submitit's local backend), as on a cluster."""
+    profile = load_profile("smoke", ['cluster.backend="local"', "cluster.timeout_min=5",
+                                     'run.methods=["pixels-euclidean"]',
+                                     "dataset.identities=8", "dataset.frames_per_identity=4"])
     local = run_profile(profile, Paths(tmp_path / "local", tmp_path / "cache"), quiet=True)
     remote = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
     assert [r["results"] for r in remote] == [r["results"] for r in local]
-    assert (tmp_path / "remote" / "records" / "toy" / "toy" / "pixels-euclidean"
+    assert (tmp_path / "remote" / "records" / "smoke" / "synthetic" / "pixels-euclidean"
             / "fold1.json").is_file()
+    profile.cluster["backend"] = "debug"
     again = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
     assert [r["provenance"]["date"] for r in again] == [r["provenance"]["date"]
                                                         for r in remote]
