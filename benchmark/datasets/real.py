@@ -1,0 +1,195 @@
+"""What the real data sets share: root checks, the authors' folds, parallel decoding, reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from benchmark.datasets.authors_splits import authors_folds, shipped_images
+from benchmark.datasets.base import Dataset
+from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.prepared import is_prepared, read_prepared_pair, scan_prepared
+from benchmark.errors import ConfigError, DatasetError
+from benchmark.splits import Fold
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+CHUNK = 16
+RUNTIME_OPTIONS = ("strict", "workers")  # change how, not what, build() produces
+README_HINT = "see the README section 'Real data'"
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...], why: str = "") -> None:
+    """ConfigError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"option {name}={value!r} is not one of {choices}{why}")
+
+
+def _single_threaded() -> None:
+    cv2.setNumThreads(1)
+
+
+def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, desc: str
+                 ) -> Iterator[R]:
+    """``map(fn, items)`` in order, over ``workers`` processes (0 = all cores), with a bar."""
+    workers = workers or os.cpu_count() or 1
+    bar = partial(tqdm, total=len(items), desc=desc, unit="frame", disable=None)
+    if workers <= 1 or len(items) < 2 * CHUNK:
+        yield from bar(map(fn, items))
+        return
+    # spawn, not fork: a forked child can deadlock on OpenCV's thread pool of the parent
+    with ProcessPoolExecutor(min(workers, len(items) // CHUNK),
+                             mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_single_threaded) as pool:
+        yield from bar(pool.map(fn, items, chunksize=CHUNK))
+
+
+def _read_pair(paths: tuple[str, str], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return read_prepared_pair(paths[0], paths[1], size)
+
+
+class RealDataset(Dataset):
+    """A real data set on disk: ``root`` required, the authors' published splits as folds.
+
+    Subclasses set ``authors_name`` (``biwi``/``pku``: the shipped splits and image list)
+    and ``folders`` (the prepared layout's RGB and depth folder names).
+    """
+
+    authors_name: ClassVar[str] = ""
+    folders: ClassVar[tuple[str, str]] = ("", "")
+    obtain: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.report: dict[str, Any] = {}
+
+    # -- where the data is -------------------------------------------------------------
+    def root(self) -> Path:
+        """The checked root folder; DatasetError says what is wrong and what to do."""
+        raw = str(self.options.root).strip()
+        if not raw:
+            raise DatasetError(f"data set {self.name!r} needs its root folder: pass --root PATH "
+                               f"or set root in the profile's [dataset] section. {self.obtain} "
+                               f"({README_HINT})")
+        root = Path(raw).expanduser()
+        if not root.is_dir():
+            what = "is a file" if root.exists() else "does not exist"
+            raise DatasetError(f"the {self.name} root {root} {what}; point root at the folder "
+                               f"that holds {self.expected()} ({README_HINT})")
+        return root.resolve()
+
+    def expected(self) -> str:
+        """The layouts this data set reads, in words."""
+        rgb, depth = self.folders
+        return f"{rgb}/images and {depth}/images (prepared layout)"
+
+    def layout(self, root: Path) -> str:
+        """``prepared`` or ``raw``: the option, or what ``root`` holds for ``auto``."""
+        if self.options.layout != "auto":
+            return self.options.layout
+        if is_prepared(root, *self.folders):
+            return "prepared"
+        if self.is_raw(root):
+            return "raw"
+        found = sorted(os.listdir(root))[:8]
+        raise DatasetError(f"{root} holds neither layout of {self.name}: expected "
+                           f"{self.expected()}; found {found or 'nothing'} ({README_HINT})")
+
+    def is_raw(self, root: Path) -> bool:
+        """Whether ``root`` holds this data set's raw release (none by default)."""
+        return False
+
+    # -- folds, cache key, description ---------------------------------------------------
+    def folds(self, frames: PairedFrames, n_folds: int, seed: int) -> list[Fold]:
+        """The authors' published splits (what they ran), the first ``n_folds`` of 5.
+
+        Train and val are the split's ``train``/``val``; test is its ``query`` (equal to
+        ``gallery``). ``seed`` is unused: the folds are fixed.
+        """
+        return authors_folds(self.authors_name, frames.pids, n_folds)
+
+    def cache_key(self, size: tuple[int, int]) -> str:
+        """Like the base key, without the options that do not change the pixels."""
+        options = {k: v for k, v in dataclasses.asdict(self.options).items()
+                   if k not in RUNTIME_OPTIONS}
+        options["root"] = str(Path(str(options["root"])).expanduser().resolve())
+        text = json.dumps(options, sort_keys=True)
+        digest = hashlib.sha256(f"{text}|{size}|{self.preprocess_version}".encode())
+        return f"{self.name}-{size[0]}x{size[1]}-v{self.preprocess_version}-" \
+               f"{digest.hexdigest()[:12]}"
+
+    def describe(self) -> dict[str, Any]:
+        """Identities, frames and skipped frames from a scan of the file tree (no decoding).
+
+        ``frames`` counts the pairable frames the scan finds; frames that only decoding can
+        rule out (raw BIWI: no person) are in ``skipped`` once :meth:`build` has run in
+        this process (``decoded`` says whether it has).
+        """
+        root = self.root()
+        layout = self.layout(root)
+        pids, skipped, extra = self.scan(root, layout)
+        skipped = Counter(skipped)
+        if self.report:
+            skipped.update(self.report["decode_skipped"])
+        return {"name": self.name, "options": dataclasses.asdict(self.options),
+                "root": str(root), "layout": layout,
+                "identities": int(len(np.unique(pids))),
+                "frames": int(self.report["kept"]) if self.report else int(len(pids)),
+                "skipped": dict(sorted(skipped.items())), "decoded": bool(self.report),
+                "folds": f"the authors' published splits ({self.authors_name}/splits.json, "
+                         f"5 splits; train/val/test = {self.split_sizes})",
+                **extra}
+
+    def scan(self, root: Path, layout: str) -> tuple[np.ndarray, Counter, dict[str, Any]]:
+        """(pids of the pairable frames, skipped by reason, extra description fields)."""
+        scan = scan_prepared(root, *self.folders, shipped_images(self.authors_name))
+        return scan.pids, scan.skipped, {"meta": scan.meta_source,
+                                         "depth_unit": "8-bit grey level of the prepared "
+                                                       "depth images (not mm)"}
+
+    # -- building ----------------------------------------------------------------------
+    def build_prepared(self, root: Path, size: tuple[int, int]) -> PairedFrames:
+        """Read, pair and resize the prepared layout's images."""
+        scan = scan_prepared(root, *self.folders, shipped_images(self.authors_name))
+        self.check_unpaired(scan.skipped, scan.examples)
+        n, (h, w) = len(scan.names), size
+        rgb, depth = np.empty((n, h, w, 3), np.uint8), np.empty((n, h, w), np.uint16)
+        pairs = [(str(scan.rgb_dir / name), str(scan.depth_dir / name)) for name in scan.names]
+        reader = partial(_read_pair, size=(h, w))
+        for i, (r, d) in enumerate(parallel_map(reader, pairs, self.options.workers,
+                                                f"{self.name} (prepared)")):
+            rgb[i], depth[i] = r, d
+        self.finish_report(n + sum(scan.skipped.values()), n, scan.skipped, Counter())
+        return PairedFrames(scan.pids, scan.cameras, scan.frames, rgb, depth)
+
+    def check_unpaired(self, skipped: Counter, examples: list[str]) -> None:
+        """With ``strict``, any frame left out while scanning is an error naming a file."""
+        if self.options.strict and skipped:
+            raise DatasetError(f"{self.name}: {sum(skipped.values())} files cannot be paired "
+                               f"({dict(skipped)}), e.g. {examples[0]}; strict=true forbids "
+                               f"skipping them")
+
+    def finish_report(self, seen: int, kept: int, scan_skipped: Counter,
+                      decode_skipped: Counter) -> None:
+        """Remember and log how many frames were kept and why the others were skipped."""
+        total = scan_skipped + decode_skipped
+        self.report = {"seen": seen, "kept": kept, "scan_skipped": dict(scan_skipped),
+                       "decode_skipped": dict(decode_skipped)}
+        message = "%s: kept %d of %d frames; skipped %s"
+        (log.warning if total else log.info)(message, self.name, kept, seen, dict(total))
+
