@@ -1,0 +1,393 @@
+"""The deep rows: single-modal step-I networks and the zero-padding / one-stream baselines.
+
+Every method here trains one :class:`~methods.networks.ReidNetwork` with the shared
+:class:`~methods.engine.Engine`, selects the epoch with the best validation mAP and
+stores the network as an artifact keyed by its full training configuration, the fold's
+identities and the seed; a second ``fit`` with the same key loads it instead of
+training. :func:`train_or_load_step1` gives later steps (distillation) the very same
+step-I network of a fold.
+
+Methods:
+    resnet-{rgb,depth}-{softmax,triplet}: single-modal networks (paper Tables 1-2).
+    zero-padding: Wu et al.'s zero-padding network, softmax over both modalities.
+    one-stream: one network shared by both modalities (3-channel inputs), softmax.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError
+from benchmark.metrics import evaluate
+from methods.augment import CROPS, Augmentation
+from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher, euclidean_distance
+from methods.context import TaskContext
+from methods.deep_data import InputEncoder, Pipeline, SampleSet, embed_images
+from methods.engine import (
+    Engine,
+    SoftmaxEngine,
+    TrainConfig,
+    TripletEngine,
+    load_checkpoint,
+    save_checkpoint,
+    seeded,
+)
+from methods.networks import ARCHS, ReidNetwork, build_network
+from methods.registry import register
+
+ARTIFACT_KIND = "deep-network"
+CHECKPOINT_NAME = "network.pt"
+
+
+@dataclass(frozen=True)
+class DeepOptions:
+    """Options of every deep method (profile section ``[options.deep]``).
+
+    Defaults are the paper's / the authors' settings, without ImageNet weights.
+
+    Attributes:
+        arch: torchvision ResNet (``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``).
+        height, width: network input size; crops are resized to it.
+        pretrained: ``"none"``, ``"imagenet"`` (torchvision ``IMAGENET1K_V1``) or the
+            path of a torchvision ResNet state-dict file.
+        embedding_dim: size of the embedding layer.
+        depth_encoding: depth as network input, ``"normalised"`` (per-crop stretched
+            8-bit depth replicated to 3 channels) or ``"colormap"`` (JET).
+        zero_padding_channels: 3 (the authors' code: RGB grey, 0, depth grey) or 2.
+        epochs: training epochs; an epoch is one pass over the training images.
+        eval_every: validation mAP every this many epochs (and after the last).
+        patience: early stopping after this many validations without improvement
+            (0 = train all epochs; the best validated epoch is restored either way).
+        softmax_lr, softmax_batch_size, lr_step_epochs, dropout: softmax training
+            (SGD with Nesterov momentum 0.9; rate x0.1 every ``lr_step_epochs``).
+        backbone_lr_mult: learning-rate factor of a *pretrained* trunk in softmax
+            training (the authors' step-I script); a random trunk trains at full rate.
+        weight_decay: of both optimisers.
+        triplet_lr, triplet_p, triplet_k, triplet_margin: triplet training (Adam,
+            P x K batches, batch-hard mining, no schedule).
+        augment: ``"rect-crop"`` (the authors'), ``"pad-crop"`` or ``"none"``.
+        flip: random horizontal flips.
+        random_erasing: probability of random erasing (0 = off).
+        eval_batch_size: batch size of embedding extraction.
+        num_threads: torch CPU threads while training (0 = torch's default).
+    """
+
+    arch: str = "resnet50"
+    height: int = 256
+    width: int = 128
+    pretrained: str = "none"
+    embedding_dim: int = 128
+    depth_encoding: str = "normalised"
+    zero_padding_channels: int = 3
+    epochs: int = 100
+    eval_every: int = 10
+    patience: int = 0
+    softmax_lr: float = 0.1
+    softmax_batch_size: int = 64
+    lr_step_epochs: int = 40
+    dropout: float = 0.5
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 5e-4
+    triplet_lr: float = 2e-4
+    triplet_p: int = 16
+    triplet_k: int = 4
+    triplet_margin: float = 0.5
+    augment: str = "rect-crop"
+    flip: bool = True
+    random_erasing: float = 0.0
+    eval_batch_size: int = 256
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"deep option arch: expected one of {ARCHS}, got {self.arch!r}")
+        if self.depth_encoding not in ("normalised", "colormap"):
+            raise ConfigError(f"deep option depth_encoding: expected 'normalised' or "
+                              f"'colormap', got {self.depth_encoding!r}")
+        if self.zero_padding_channels not in (2, 3):
+            raise ConfigError("deep option zero_padding_channels: expected 3 or 2")
+        if self.augment not in CROPS:
+            raise ConfigError(f"deep option augment: expected one of {CROPS}")
+        if min(self.height, self.width, self.epochs, self.eval_every, self.embedding_dim,
+               self.softmax_batch_size, self.eval_batch_size) < 1:
+            raise ConfigError("deep options: sizes, epochs and batch sizes must be >= 1")
+        if self.triplet_p < 2 or self.triplet_k < 2:
+            raise ConfigError("deep options triplet_p and triplet_k must be >= 2")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise ConfigError("deep option random_erasing must be in [0, 1]")
+
+    def training_key(self) -> dict[str, Any]:
+        """The options that change the trained weights (the artifact key's part)."""
+        skip = {"eval_batch_size", "num_threads"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What a network learns from: input modalities, input layout and loss.
+
+    Attributes:
+        modalities: training images of these modalities, all labelled by identity.
+        loss: ``"softmax"`` or ``"triplet"``.
+        layout: ``"image"`` (3-channel input per modality) or ``"zero-padding"``.
+    """
+
+    modalities: tuple[str, ...]
+    loss: str
+    layout: str = "image"
+
+    @property
+    def settings(self) -> tuple[tuple[str, str], ...]:
+        """The (query, gallery) modality pairs it is validated on."""
+        if self.modalities == ("rgb",):
+            return RGB_ONLY
+        if self.modalities == ("depth",):
+            return DEPTH_ONLY
+        return CROSS_MODAL
+
+
+def encoder_for(spec: NetworkSpec, options: DeepOptions) -> InputEncoder:
+    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
+    return InputEncoder(spec.layout, options.depth_encoding, channels)
+
+
+def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str) -> Pipeline:
+    """The input pipeline of a network on ``device``."""
+    return Pipeline(encoder_for(spec, options), (options.height, options.width), device,
+                    channels_last=device == "cuda")
+
+
+def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
+    """The engine settings of ``spec``'s loss."""
+    common = {
+        "epochs": options.epochs, "weight_decay": options.weight_decay,
+        "eval_every": options.eval_every, "patience": options.patience,
+        "augmentation": Augmentation(options.augment, options.flip, options.random_erasing),
+    }
+    if spec.loss == "triplet":
+        return TrainConfig(optimizer="adam", lr=options.triplet_lr, lr_step=0,
+                           sampler="identity", p=options.triplet_p, k=options.triplet_k,
+                           **common)
+    mult = options.backbone_lr_mult if options.pretrained != "none" else 1.0
+    return TrainConfig(optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
+                       backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
+                       sampler="random", batch_size=options.softmax_batch_size, **common)
+
+
+def temporal_halves(frames: PairedFrames) -> tuple[np.ndarray, np.ndarray]:
+    """Query / gallery rows for validation: each identity's earlier and later frames.
+
+    Splitting every identity's frames in time keeps a frame's near-duplicate
+    neighbours (and its twin in the other modality) out of its own gallery.
+    """
+    query, gallery = [], []
+    for pid in np.unique(frames.pids):
+        rows = np.flatnonzero(frames.pids == pid)
+        rows = rows[np.argsort(frames.frames[rows], kind="stable")]
+        half = max(1, len(rows) // 2)
+        query.append(rows[:half])
+        gallery.append(rows[half:])
+    return np.concatenate(query), np.concatenate(gallery)
+
+
+def validation_map(network: nn.Module, pipeline: Pipeline, val: PairedFrames,
+                   settings: tuple[tuple[str, str], ...], batch_size: int = 256,
+                   amp: bool = False) -> float:
+    """Mean over ``settings`` of the mAP of earlier frames against later frames of ``val``."""
+    query, gallery = temporal_halves(val)
+    embedded: dict[tuple[str, str], np.ndarray] = {}
+
+    def embedding(part: str, modality: str) -> np.ndarray:
+        if (part, modality) not in embedded:
+            rows = query if part == "query" else gallery
+            embedded[part, modality] = embed_images(network, pipeline,
+                                                    val.images(modality)[np.sort(rows)],
+                                                    modality, batch_size, amp)
+        return embedded[part, modality]
+
+    query_ids, gallery_ids = val.pids[np.sort(query)], val.pids[np.sort(gallery)]
+    scores = []
+    for q_mod, g_mod in settings:
+        dist = euclidean_distance(embedding("query", q_mod), embedding("gallery", g_mod))
+        scores.append(evaluate(dist, query_ids, gallery_ids)["mAP"])
+    return float(np.mean(scores))
+
+
+def _fingerprint(frames: PairedFrames) -> str:
+    """A short hash of which frames (identity, sequence, time step) a set holds."""
+    digest = hashlib.sha256()
+    for array in (frames.pids, frames.sequences, frames.frames):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def artifact_key(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
+                 val: PairedFrames, seed: int) -> dict[str, Any]:
+    """Everything that decides a trained network's weights."""
+    return {"spec": dataclasses.asdict(spec), "options": options.training_key(),
+            "train": _fingerprint(train), "val": _fingerprint(val), "seed": seed,
+            "crop_size": list(train.image_size)}
+
+
+def _engine_class(loss: str) -> type[Engine]:
+    if loss == "softmax":
+        return SoftmaxEngine
+    if loss == "triplet":
+        return TripletEngine
+    raise ConfigError(f"unknown loss {loss!r}; expected 'softmax' or 'triplet'")
+
+
+def _new_network(spec: NetworkSpec, options: DeepOptions, num_classes: int,
+                 pretrained: str) -> ReidNetwork:
+    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
+    return build_network(options.arch, spec.loss, num_classes=num_classes,
+                         embedding_dim=options.embedding_dim, dropout=options.dropout,
+                         in_channels=channels, pretrained=pretrained)
+
+
+def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
+                  val: PairedFrames, context: TaskContext, seed: int | None = None
+                  ) -> tuple[ReidNetwork, Path]:
+    """The network of ``spec`` trained on ``train`` (selected on ``val``), and its file.
+
+    Loaded from the artifact store when a network with the same key (spec, options,
+    frames of both sets, seed) exists; trained and stored there otherwise. ``seed``
+    defaults to ``context.seed``. The network is returned in eval mode on
+    ``context.device``.
+    """
+    seed = context.seed if seed is None else seed
+    key = artifact_key(spec, options, train, val, seed)
+    folder = context.artifact_dir(ARTIFACT_KIND, key)
+    path = folder / CHECKPOINT_NAME
+    samples = SampleSet.of(train, spec.modalities)
+    device = context.device
+    pipeline = pipeline_for(spec, options, device)
+    if path.is_file():
+        state, meta = load_checkpoint(path)
+        network = _new_network(spec, options, int(meta["num_classes"]), "none")
+        network.load_state_dict(state)
+        return network.to(device).eval(), path
+
+    threads = torch.get_num_threads()
+    if options.num_threads > 0:
+        torch.set_num_threads(options.num_threads)
+    try:
+        with seeded(seed, device):
+            network = _new_network(spec, options, samples.num_classes, options.pretrained)
+            amp = device == "cuda"
+
+            def validate(model: nn.Module) -> float:
+                return validation_map(model, pipeline, val, spec.settings,
+                                      options.eval_batch_size, amp)
+
+            engine_cls = _engine_class(spec.loss)
+            extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
+            engine = engine_cls(network, samples, pipeline, train_config(spec, options),
+                                seed=seed, validate=validate, quiet=context.quiet,
+                                **extra)
+            result = engine.fit()
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"key": key, "num_classes": samples.num_classes, "result": result.to_dict()}
+    save_checkpoint(path, engine.model, meta)
+    return engine.model.eval(), path
+
+
+def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[str, Any],
+                        train: PairedFrames, val: PairedFrames, context: TaskContext
+                        ) -> tuple[ReidNetwork, Path]:
+    """The single-modal step-I network of one fold, as ``resnet-<modality>-<loss>`` trains it.
+
+    Args:
+        modality: ``"rgb"`` or ``"depth"``.
+        loss: ``"softmax"`` or ``"triplet"``.
+        options: :class:`DeepOptions` or a dict of its fields (the ``[options.deep]``
+            keys); must equal the step-I method's options to reuse its network.
+        train, val: the fold's training and validation frames.
+        context: the calling task's context (artifact store, fold, device); the seed
+            is the one the step-I method's own task gets, ``context.seed_of(name)``.
+
+    Returns:
+        The network (eval mode, on ``context.device``) and its checkpoint file.
+    """
+    if modality not in ("rgb", "depth"):
+        raise ConfigError(f"step-I modality must be 'rgb' or 'depth', got {modality!r}")
+    if not isinstance(options, DeepOptions):
+        options = DeepOptions(**options)
+    return train_or_load(NetworkSpec((modality,), loss), options, train, val, context,
+                         seed=context.seed_of(f"resnet-{modality}-{loss}"))
+
+
+class DeepMatcher(Matcher):
+    """A matcher around one trained :class:`ReidNetwork`; Euclidean distance of embeddings."""
+
+    option_group = "deep"
+    Options = DeepOptions
+    spec: ClassVar[NetworkSpec]
+
+    def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
+        super().__init__(context, **options)
+        self.network: ReidNetwork | None = None
+        self.checkpoint: Path | None = None
+
+    def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMatcher:
+        self.network, self.checkpoint = train_or_load(self.spec, self.options, train, val,
+                                                      self.context)
+        return self
+
+    def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
+        if self.network is None:
+            raise RuntimeError(f"{self.name}: call fit() before embed()")
+        if modality not in self.spec.modalities:
+            raise ValueError(f"{self.name} embeds {self.spec.modalities} images, "
+                             f"not {modality!r}")
+        device = self.context.device
+        pipeline = pipeline_for(self.spec, self.options, device)
+        return embed_images(self.network, pipeline, images, modality,
+                            self.options.eval_batch_size, amp=device == "cuda")
+
+
+def _single_modal(modality: str, loss: str) -> type[DeepMatcher]:
+    settings = RGB_ONLY if modality == "rgb" else DEPTH_ONLY
+
+    class SingleModal(DeepMatcher):
+        summary = f"ResNet on {modality} images, {loss} loss, 128-d embedding (step I)"
+        spec = NetworkSpec((modality,), loss)
+
+    SingleModal.settings = settings
+    SingleModal.__name__ = SingleModal.__qualname__ = \
+        f"Resnet{modality.capitalize()}{loss.capitalize()}"
+    return register(f"resnet-{modality}-{loss}")(SingleModal)
+
+
+ResnetRgbSoftmax = _single_modal("rgb", "softmax")
+ResnetRgbTriplet = _single_modal("rgb", "triplet")
+ResnetDepthSoftmax = _single_modal("depth", "softmax")
+ResnetDepthTriplet = _single_modal("depth", "triplet")
+
+
+@register("zero-padding")
+class ZeroPadding(DeepMatcher):
+    """Wu et al.'s zero-padding network: grey RGB and grey depth in separate input channels."""
+
+    summary = "zero-padding network (Wu et al. 2017): one ResNet, softmax over both modalities"
+    settings = CROSS_MODAL
+    spec = NetworkSpec(("rgb", "depth"), "softmax", layout="zero-padding")
+
+
+@register("one-stream")
+class OneStream(DeepMatcher):
+    """One network shared by both modalities, 3-channel inputs, identity softmax."""
+
+    summary = "one-stream network (Wu et al. 2017): one shared ResNet, softmax, both modalities"
+    settings = CROSS_MODAL
+    spec = NetworkSpec(("rgb", "depth"), "softmax")

@@ -1,0 +1,275 @@
+"""The cross-modal distillation network (paper Sec. 3.2), both directions, both losses.
+
+Step I is the single-modal network F of the source modality (``resnet-<source>-<loss>``,
+reused from the artifact store, never retrained here). Step II copies F into G, freezes
+G from a mid-level convolution up to the embedding and trains G's lower part on the
+target modality to reproduce F's embedding of the paired source image (same time
+step). At test time F embeds source images and G target images; Euclidean distance.
+
+Defaults are the authors' step-II code, every choice is an option
+(:class:`DistillationOptions`, profile sections ``[options.deep]`` then
+``[options.distillation]``).
+
+Methods:
+    distill-depth2rgb-{softmax,triplet}: F on depth, G learns RGB (the paper's best).
+    distill-rgb2depth-{softmax,triplet}: F on RGB, G learns depth.
+    distill-depth2rgb-softmax-freeze-layer{1..4}, distill-depth2rgb-softmax-bn-fixed:
+        ablations (freeze point, frozen BatchNorm), each fixing its one varied option
+        and training with the seed of ``distill-depth2rgb-softmax``, so that only that
+        option differs from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError
+from methods.augment import CROPS, Augmentation
+from methods.base import CROSS_MODAL, Matcher
+from methods.context import TaskContext
+from methods.deep import (
+    DeepOptions,
+    NetworkSpec,
+    artifact_key,
+    pipeline_for,
+    train_or_load_step1,
+)
+from methods.deep_data import SampleSet, embed_images
+from methods.distillation_parts import (
+    FROZEN_BN,
+    REDUCTIONS,
+    CrossModalValidator,
+    DistillationEngine,
+    StudentNetwork,
+    check_freeze_point,
+    freeze_teacher,
+    frozen_modules,
+    resolve_freeze_point,
+)
+from methods.engine import TrainConfig, load_checkpoint, save_checkpoint, seeded
+from methods.networks import ReidNetwork
+from methods.registry import register
+
+ARTIFACT_KIND = "distillation-network"
+CHECKPOINT_NAME = "student.pt"
+DIRECTIONS = {"depth2rgb": ("depth", "rgb"), "rgb2depth": ("rgb", "depth")}
+FREEZE_SWEEP = ("layer1", "layer2", "layer3", "layer4")
+
+
+@dataclass(frozen=True)
+class DistillationOptions(DeepOptions):
+    """Step-II options on top of :class:`~methods.deep.DeepOptions` (which also decide
+    the step-I network that is reused).
+
+    Attributes:
+        freeze_from: first frozen module; it and every module after it in forward order,
+            up to and including the embedding head, are frozen. ``"layer1"`` ...
+            ``"layer4"`` name the convolution closing the stage's first block
+            (``layer3`` = ``layer3.0.conv3`` on ResNet-50, the authors' point, and
+            ``layer3.0.conv2`` on ResNet-18/34); a module name (``"layer3.0.conv3"``,
+            ``"backbone.layer2.1.conv1"``, ``"head.feat"``) is taken as is.
+        frozen_bn: ``"adapt"`` (the authors': the frozen part is in train mode, its
+            BatchNorm running statistics follow the target modality) or ``"fixed"``
+            (the frozen part stays in eval mode: statistics and dropout fixed, the
+            strictly frozen upper network of the paper's text).
+        loss_reduction: ``"sum"`` (squared error summed over batch and embedding, the
+            authors'), ``"mean"`` (over the batch x embedding elements) or
+            ``"per-sample"`` (squared distance averaged over the batch, the paper's
+            Eq. 3). Rescale ``distill_lr`` and ``distill_weight_decay`` with
+            :func:`methods.distillation_parts.equivalent_settings` for the same training.
+        distill_lr, distill_momentum, distill_weight_decay: SGD with Nesterov momentum,
+            constant rate.
+        distill_epochs: epochs of one pass over the training frames.
+        distill_batch_size: paired frames per batch.
+        distill_eval_every: validate (sum of both cross-modal mAPs on the validation
+            identities) every this many epochs and after the last; the best is kept.
+        distill_augment, distill_flip: augmentation of G's inputs (the authors' rect
+            crop, no flip); F's targets are its embeddings of the unaugmented frames.
+    """
+
+    freeze_from: str = "layer3"
+    frozen_bn: str = "adapt"
+    loss_reduction: str = "sum"
+    distill_lr: float = 2e-6
+    distill_momentum: float = 0.9
+    distill_weight_decay: float = 5e-4
+    distill_epochs: int = 30
+    distill_batch_size: int = 64
+    distill_eval_every: int = 1
+    distill_augment: str = "rect-crop"
+    distill_flip: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.frozen_bn not in FROZEN_BN:
+            raise ConfigError(f"distillation option frozen_bn: expected one of {FROZEN_BN}, "
+                              f"got {self.frozen_bn!r}")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ConfigError(f"distillation option loss_reduction: expected one of "
+                              f"{REDUCTIONS}, got {self.loss_reduction!r}")
+        if self.distill_augment not in CROPS:
+            raise ConfigError(f"distillation option distill_augment: expected one of {CROPS}")
+        if min(self.distill_epochs, self.distill_batch_size, self.distill_eval_every) < 1:
+            raise ConfigError("distillation options: epochs, batch size and eval_every "
+                              "must be >= 1")
+        if self.distill_lr <= 0 or self.distill_weight_decay < 0 or \
+                not 0 <= self.distill_momentum < 1:
+            raise ConfigError("distillation options: need distill_lr > 0, "
+                              "distill_weight_decay >= 0, 0 <= distill_momentum < 1")
+        check_freeze_point(self.arch, self.freeze_from)
+
+    def deep(self) -> DeepOptions:
+        """The ``[options.deep]`` part: exactly the options of the step-I network."""
+        names = {f.name for f in dataclasses.fields(DeepOptions)}
+        return DeepOptions(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+    def train_config(self) -> TrainConfig:
+        """The engine settings of step II."""
+        return TrainConfig(epochs=self.distill_epochs, optimizer="sgd", lr=self.distill_lr,
+                           weight_decay=self.distill_weight_decay,
+                           momentum=self.distill_momentum, lr_step=0, sampler="random",
+                           batch_size=self.distill_batch_size,
+                           eval_every=self.distill_eval_every, patience=0,
+                           augmentation=Augmentation(self.distill_augment, self.distill_flip))
+
+
+class Distillation(Matcher):
+    """Cross-modal distillation: F (step I) for the source modality, G for the target."""
+
+    settings = CROSS_MODAL
+    option_group: ClassVar[tuple[str, ...]] = ("deep", "distillation")
+    Options = DistillationOptions
+    source: ClassVar[str]
+    target: ClassVar[str]
+    loss: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+    pinned: ClassVar[dict[str, Any]] = {}
+    seed_method: ClassVar[str | None] = None
+    ablation: ClassVar[bool] = False
+
+    def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
+        super().__init__(context, **{**options, **self.pinned})
+        self.teacher: ReidNetwork | None = None
+        self.student: ReidNetwork | None = None
+        self.checkpoint: Path | None = None
+        self.teacher_checkpoint: Path | None = None
+
+    @classmethod
+    def step1_method(cls) -> str:
+        return f"resnet-{cls.source}-{cls.loss}"
+
+    def training_seed(self) -> int:
+        """The seed of G's training: this task's, or the base method's for an ablation."""
+        if self.seed_method is None:
+            return self.context.seed
+        return self.context.seed_of(self.seed_method)
+
+    def fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
+        options = self.options
+        deep = options.deep()
+        step1_seed = self.context.seed_of(self.step1_method())
+        step1_context = dataclasses.replace(self.context, seed=step1_seed)
+        teacher, self.teacher_checkpoint = train_or_load_step1(
+            self.source, self.loss, deep, train, val, step1_context)
+        self.teacher = freeze_teacher(teacher)
+        module = resolve_freeze_point(teacher, options.freeze_from)
+        student = StudentNetwork(teacher, frozen_modules(teacher, module),
+                                 fixed_bn=options.frozen_bn == "fixed")
+        seed = self.training_seed()
+        step1_key = artifact_key(NetworkSpec((self.source,), self.loss), deep, train, val,
+                                 step1_seed)
+        own = {k: v for k, v in options.training_key().items() if k not in step1_key["options"]}
+        key = {"step1": step1_key, "source": self.source, "target": self.target,
+               "distillation": {**own, "freeze_from": module}, "seed": seed}
+        path = self.context.artifact_dir(ARTIFACT_KIND, key) / CHECKPOINT_NAME
+        if path.is_file():
+            state, _ = load_checkpoint(path)
+            student.load_state_dict(state)
+        else:
+            result = self._train(student, train, val, seed)
+            save_checkpoint(path, student, {"key": key, "frozen": student.frozen,
+                                            "trainable": student.trainable_names(),
+                                            "result": result})
+        self.student = student.to(self.context.device).eval()
+        self.checkpoint = path
+        return self
+
+    def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
+               seed: int) -> dict[str, Any]:
+        options, device = self.options, self.context.device
+        pipeline = pipeline_for(NetworkSpec((self.target,), self.loss), options.deep(), device)
+        amp = device == "cuda"
+        targets = torch.from_numpy(embed_images(self.teacher, pipeline,
+                                                train.images(self.source), self.source,
+                                                options.eval_batch_size, amp))
+        validate = CrossModalValidator(self.teacher, pipeline, val, self.source, self.target,
+                                       options.eval_batch_size, amp)
+        threads = torch.get_num_threads()
+        if options.num_threads > 0:
+            torch.set_num_threads(options.num_threads)
+        try:
+            with seeded(seed, device):
+                engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
+                                            pipeline, options.train_config(), seed=seed,
+                                            validate=validate, quiet=self.context.quiet,
+                                            targets=targets,
+                                            reduction=options.loss_reduction)
+                result = engine.fit()
+        finally:
+            torch.set_num_threads(threads)
+        return result.to_dict()
+
+    def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
+        if self.teacher is None or self.student is None:
+            raise RuntimeError(f"{self.name}: call fit() before embed()")
+        if modality not in (self.source, self.target):
+            raise ValueError(f"{self.name}: unknown modality {modality!r}")
+        network = self.teacher if modality == self.source else self.student
+        device = self.context.device
+        pipeline = pipeline_for(NetworkSpec((modality,), self.loss), self.options.deep(),
+                                device)
+        return embed_images(network, pipeline, images, modality,
+                            self.options.eval_batch_size, amp=device == "cuda")
+
+
+def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any] | None = None,
+             summary: str = "") -> type[Distillation]:
+    source, target = DIRECTIONS[direction]
+    base = f"distill-{direction}-{loss}"
+    step1 = f"resnet-{source}-{loss}"
+    attrs: dict[str, Any] = {
+        "source": source, "target": target, "loss": loss,
+        "requires": (step1, base) if suffix else (step1,),
+        "pinned": dict(pinned or {}), "seed_method": base if suffix else None,
+        "ablation": bool(suffix),
+        "summary": summary or f"cross-modal distillation: step I on {source} ({loss}), "
+                              f"G learns {target}",
+        "__doc__": f"Cross-modal distillation {source} -> {target}, {loss} step I"
+                   + (f"; ablation {suffix}" if suffix else "") + ".",
+    }
+    title = "".join(p.capitalize() for p in f"{base}{suffix}".replace("-", " ").split())
+    cls = type(title, (Distillation,), attrs)
+    cls.__qualname__ = title
+    cls.__module__ = __name__
+    return register(base + suffix)(cls)
+
+
+DistillDepth2rgbSoftmax = _variant("depth2rgb", "softmax")
+DistillDepth2rgbTriplet = _variant("depth2rgb", "triplet")
+DistillRgb2depthSoftmax = _variant("rgb2depth", "softmax")
+DistillRgb2depthTriplet = _variant("rgb2depth", "triplet")
+
+FREEZE_ABLATIONS = {
+    stage: _variant("depth2rgb", "softmax", f"-freeze-{stage}", {"freeze_from": stage},
+                    f"ablation: distill-depth2rgb-softmax frozen from {stage}")
+    for stage in FREEZE_SWEEP
+}
+BN_ABLATION = _variant("depth2rgb", "softmax", "-bn-fixed", {"frozen_bn": "fixed"},
+                       "ablation: distill-depth2rgb-softmax, frozen part in eval mode")

@@ -1,0 +1,220 @@
+"""Building blocks of cross-modal distillation (step II): freezing, loss, engine, validation.
+
+The student network G starts as a copy of the step-I network F. Everything from a
+*freeze point* (a module name) onwards, in forward order, up to and including the
+embedding head is frozen; the lower part learns to map target-modality images to F's
+embedding of the paired source-modality image.
+
+Forward order is the modules' registration order: torchvision's ResNet registers its
+modules in the order ``forward`` runs them, with a block's ``downsample`` shortcut
+after its main branch (the shortcut is added to the main branch's output, so it counts
+as after the block's last convolution), and :class:`~methods.networks.ReidNetwork`
+registers the trunk before the head.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError
+from benchmark.metrics import evaluate
+from methods.base import euclidean_distance
+from methods.deep import temporal_halves
+from methods.deep_data import Batch, Pipeline, embed_images
+from methods.engine import Engine
+from methods.networks import ReidNetwork
+
+REDUCTIONS = ("sum", "mean", "per-sample")
+FROZEN_BN = ("adapt", "fixed")
+STAGE = re.compile(r"^layer[1-4]$")
+
+
+def stage_freeze_point(backbone: torchvision.models.ResNet, stage: str) -> str:
+    """The trunk module a stage shorthand (``"layer1"`` ... ``"layer4"``) stands for.
+
+    It is the convolution that closes the stage's first block, i.e. the first one whose
+    output enters a residual sum at the stage's width: ``<stage>.0.conv3`` in a
+    Bottleneck ResNet (50/101; ``layer3.0.conv3`` is the authors' point, the first
+    1024-channel convolution of ResNet-50) and ``<stage>.0.conv2`` in a BasicBlock
+    ResNet (18/34). Either way the first block's earlier convolutions stay trainable.
+    """
+    block = getattr(backbone, stage)[0]
+    return f"{stage}.0.{'conv3' if hasattr(block, 'conv3') else 'conv2'}"
+
+
+def resolve_freeze_point(network: nn.Module, freeze_from: str) -> str:
+    """The full module name in ``network`` (a :class:`ReidNetwork`) ``freeze_from`` names.
+
+    Accepts a stage shorthand (see :func:`stage_freeze_point`), a trunk module name
+    (``"layer3.0.conv3"``) or a full name (``"backbone.layer3.0.conv3"``, ``"head.feat"``).
+    """
+    modules = dict(network.named_modules())
+    if STAGE.match(freeze_from):
+        return "backbone." + stage_freeze_point(network.backbone, freeze_from)
+    for name in (freeze_from, "backbone." + freeze_from):
+        if name and name in modules:
+            return name
+    raise ConfigError(f"distillation option freeze_from: no module {freeze_from!r} in the "
+                      f"network; use 'layer1'..'layer4' or a module name such as "
+                      f"'layer3.0.conv3' (ResNet-50) or 'layer3.0.conv2' (ResNet-18)")
+
+
+def check_freeze_point(arch: str, freeze_from: str) -> None:
+    """Raise :class:`ConfigError` unless ``freeze_from`` can name a module of ``arch``."""
+    if STAGE.match(freeze_from) or freeze_from == "head" or freeze_from.startswith("head."):
+        return
+    with torch.device("meta"):
+        backbone = torchvision.models.get_model(arch, weights=None)
+    names = {name for name, _ in backbone.named_modules() if name}
+    if freeze_from.removeprefix("backbone.") not in names:
+        raise ConfigError(f"distillation option freeze_from: {arch} has no module "
+                          f"{freeze_from!r}; use 'layer1'..'layer4' or a module name such "
+                          f"as {stage_freeze_point(backbone, 'layer3')!r}")
+
+
+def frozen_modules(network: nn.Module, module: str) -> list[str]:
+    """Names of the leaf modules from ``module`` (inclusive) onwards, in forward order."""
+    leaves = [name for name, m in network.named_modules() if not list(m.children())]
+    start = next((i for i, name in enumerate(leaves)
+                  if name == module or name.startswith(module + ".")), None)
+    if start is None:
+        raise ConfigError(f"module {module!r} holds no layer")
+    return leaves[start:]
+
+
+class StudentNetwork(ReidNetwork):
+    """The step-II network G: a :class:`ReidNetwork` whose upper part is frozen.
+
+    Parameters of the modules named in ``frozen`` never get gradients. With
+    ``fixed_bn`` those modules also stay in eval mode when the network is put in train
+    mode, so their BatchNorm running statistics and dropout are fixed too; otherwise
+    they follow the network's mode (the authors' code: statistics keep adapting).
+    The state dict has :class:`ReidNetwork`'s keys.
+    """
+
+    def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool) -> None:
+        clone = copy.deepcopy(teacher)
+        super().__init__(clone.backbone, clone.head)
+        self.frozen = list(frozen)
+        self.fixed_bn = fixed_bn
+        for parameter in self.parameters():
+            parameter.requires_grad_(True)
+        modules = dict(self.named_modules())
+        for name in self.frozen:
+            for parameter in modules[name].parameters(recurse=False):
+                parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> StudentNetwork:
+        super().train(mode)
+        if mode and self.fixed_bn:
+            modules = dict(self.named_modules())
+            for name in self.frozen:
+                modules[name].eval()
+        return self
+
+    def trainable_names(self) -> list[str]:
+        """Names of the parameters step II trains."""
+        return [name for name, p in self.named_parameters() if p.requires_grad]
+
+
+def freeze_teacher(network: nn.Module) -> nn.Module:
+    """F in eval mode with every parameter excluded from autograd."""
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    return network.eval()
+
+
+def distillation_loss(embedding: torch.Tensor, target: torch.Tensor, reduction: str
+                      ) -> torch.Tensor:
+    """Squared error between G's (b, d) embeddings and F's targets.
+
+    ``"sum"``: summed over batch and dimensions (the authors' ``MSELoss(size_average=
+    False)``); ``"mean"``: averaged over the b*d elements (torch's ``MSELoss()``);
+    ``"per-sample"``: squared Euclidean distance averaged over the batch (the paper's
+    Eq. 3).
+    """
+    squared = (embedding.float() - target.float()).pow(2)
+    if reduction == "sum":
+        return squared.sum()
+    if reduction == "mean":
+        return squared.mean()
+    if reduction == "per-sample":
+        return squared.sum(1).mean()
+    raise ConfigError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+
+
+def reduction_scale(reduction: str, batch_size: int, embedding_dim: int) -> int:
+    """The factor c by which ``reduction`` divides the summed loss (and its gradients)."""
+    return {"sum": 1, "mean": batch_size * embedding_dim, "per-sample": batch_size}[reduction]
+
+
+def equivalent_settings(lr: float, weight_decay: float, reduction: str, batch_size: int,
+                        embedding_dim: int) -> tuple[float, float]:
+    """Learning rate and weight decay that make ``reduction`` train as ``"sum"`` with
+    ``lr`` and ``weight_decay`` (SGD, any momentum, Nesterov or not): ``(lr*c, wd/c)``.
+
+    With c from :func:`reduction_scale`, the gradient is g/c; coupled weight decay makes
+    the step direction g/c + (wd/c)*w = (g + wd*w)/c, so the momentum buffer is 1/c of
+    the summed setting's at every step and the update lr*c times it is identical.
+    """
+    c = reduction_scale(reduction, batch_size, embedding_dim)
+    return lr * c, weight_decay / c
+
+
+class DistillationEngine(Engine):
+    """Regresses the student's embeddings onto the teacher's embeddings of paired frames.
+
+    ``targets[i]`` is F's embedding of row ``i`` of the source modality; the training
+    samples are the rows of the target modality, so a batch's targets are looked up by
+    the samples' rows (the same time step).
+    """
+
+    def __init__(self, *args, targets: torch.Tensor, reduction: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = targets.to(self.pipeline.device)
+        self.reduction = reduction
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor:
+        embedding, _ = self.model(batch.inputs)
+        rows = torch.from_numpy(self.samples.rows[batch.index]).to(self.pipeline.device)
+        return distillation_loss(embedding, self.targets[rows], self.reduction)
+
+
+class CrossModalValidator:
+    """Sum of the two cross-modal validation mAPs: F embeds the source, G the target.
+
+    Validation identities are split in time (:func:`methods.deep.temporal_halves`);
+    F's embeddings are computed once.
+    """
+
+    def __init__(self, teacher: nn.Module, pipeline: Pipeline, val: PairedFrames,
+                 source: str, target: str, batch_size: int = 256, amp: bool = False) -> None:
+        query, gallery = temporal_halves(val)
+        self.query, self.gallery = np.sort(query), np.sort(gallery)
+        self.query_ids, self.gallery_ids = val.pids[self.query], val.pids[self.gallery]
+        self.target_images = val.images(target)
+        self.pipeline, self.batch_size, self.amp = pipeline, batch_size, amp
+        source_images = val.images(source)
+        self.source_query = self._embed(teacher, source_images[self.query], source)
+        self.source_gallery = self._embed(teacher, source_images[self.gallery], source)
+        self.target = target
+
+    def _embed(self, network: nn.Module, images: np.ndarray, modality: str) -> np.ndarray:
+        return embed_images(network, self.pipeline, images, modality, self.batch_size,
+                            self.amp)
+
+    def __call__(self, student: nn.Module) -> float:
+        target_query = self._embed(student, self.target_images[self.query], self.target)
+        target_gallery = self._embed(student, self.target_images[self.gallery], self.target)
+        score = 0.0
+        for q, g in ((self.source_query, target_gallery), (target_query, self.source_gallery)):
+            score += evaluate(euclidean_distance(q, g), self.query_ids, self.gallery_ids)["mAP"]
+        return score

@@ -1,0 +1,287 @@
+"""The one training loop of every deep method.
+
+:class:`Engine` owns epochs, batches, optimiser, learning-rate schedule, mixed
+precision, validation-based model selection (best checkpoint restored at the end,
+optional early stopping), progress display and checkpoint files. A training method
+subclasses it and overrides a single step, :meth:`Engine.compute_loss` (the loss of
+one batch), as :class:`SoftmaxEngine` and :class:`TripletEngine` do.
+
+An *epoch* is ``iterations_per_epoch`` batches, by default one pass over the
+training images (``len(samples) // batch_size``), whichever sampler draws them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from methods.augment import Augmentation
+from methods.deep_data import Batch, Pipeline, SampleSet, prefetched
+from methods.losses import batch_hard_triplet_loss
+from methods.samplers import IdentityBatches, RandomBatches
+
+Validator = Callable[[nn.Module], float]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        epochs: the most epochs to train.
+        optimizer: ``"sgd"`` (Nesterov momentum) or ``"adam"``.
+        lr: base learning rate.
+        weight_decay: L2 weight decay.
+        momentum: SGD momentum.
+        backbone_lr_mult: learning-rate factor of ``model.backbone``'s parameters.
+        lr_step: multiply the rate by ``lr_gamma`` every ``lr_step`` epochs (0 = never).
+        lr_gamma: the step factor.
+        sampler: ``"random"`` (shuffled batches of ``batch_size``) or ``"identity"``
+            (P x K batches of ``p`` identities with ``k`` images each).
+        batch_size: batch size of the random sampler.
+        p, k: the identity sampler's batch composition.
+        iterations_per_epoch: batches per epoch; 0 = one pass over the samples.
+        eval_every: validate every this many epochs (and after the last one).
+        patience: stop after this many validations without improvement (0 = never).
+        augmentation: the training-batch augmentation.
+        amp: bfloat16 autocast on CUDA (ignored on the CPU).
+    """
+
+    epochs: int = 100
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    backbone_lr_mult: float = 1.0
+    lr_step: int = 40
+    lr_gamma: float = 0.1
+    sampler: str = "random"
+    batch_size: int = 64
+    p: int = 16
+    k: int = 4
+    iterations_per_epoch: int = 0
+    eval_every: int = 10
+    patience: int = 0
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        if self.sampler not in ("random", "identity"):
+            raise ValueError(f"unknown sampler {self.sampler!r}")
+        if self.epochs < 1 or self.eval_every < 1:
+            raise ValueError("epochs and eval_every must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: per-epoch history and the selected epoch."""
+
+    steps: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_score: float | None = None
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: str = "cpu") -> Iterator[None]:
+    """Run a block with torch's global generators seeded, restoring them afterwards.
+
+    Weight initialisation and dropout draw from the global generators; forking them
+    makes a task reproducible without changing the random state of its caller.
+    """
+    devices = [torch.cuda.current_device()] if device == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class Engine:
+    """Trains ``model`` on ``samples``; subclasses define :meth:`compute_loss`.
+
+    Args:
+        model: the network; ``model.backbone`` (if any) gets ``backbone_lr_mult``.
+        samples: the training images and labels.
+        pipeline: encodes and augments batches on the training device.
+        config: the training settings.
+        seed: seeds the sampler and the augmentation (wrap model construction and
+            :meth:`fit` in :func:`seeded` for initialisation and dropout).
+        validate: a score of the current model (higher = better, e.g. validation mAP);
+            ``None`` keeps the last epoch's weights.
+        quiet: no progress bar.
+    """
+
+    def __init__(self, model: nn.Module, samples: SampleSet, pipeline: Pipeline,
+                 config: TrainConfig, seed: int = 0, validate: Validator | None = None,
+                 quiet: bool = False) -> None:
+        self.model = model.to(pipeline.device)
+        if pipeline.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.samples = samples
+        self.pipeline = pipeline
+        self.config = config
+        self.validate = validate
+        self.quiet = quiet
+        self.sampler = self._sampler(np.random.default_rng([seed, 0]))
+        self.augment_rng = np.random.default_rng([seed, 1])
+        self.optimizer = self._optimizer()
+        self.amp = config.amp and pipeline.device.type == "cuda"
+        self.steps = 0
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor:
+        """The loss of one batch (the step a training method overrides)."""
+        raise NotImplementedError
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        if self.config.iterations_per_epoch > 0:
+            return self.config.iterations_per_epoch
+        return max(1, len(self.samples) // self.sampler.batch_size)
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
+        """One optimisation step; returns the detached loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.pipeline.device.type, dtype=torch.bfloat16,
+                            enabled=self.amp):
+            loss = self.compute_loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        self.steps += 1
+        return loss.detach()
+
+    def train_epoch(self) -> float:
+        """One epoch of training steps; returns the mean loss."""
+        self.model.train()
+        total = torch.zeros((), device=self.pipeline.device)
+        count = self.iterations_per_epoch
+        pin = self.pipeline.device.type == "cuda"
+        for host in prefetched(self.samples, self.sampler.batches(count), pin=pin):
+            batch = self.pipeline.train_batch(host, self.config.augmentation,
+                                              self.augment_rng)
+            total += self.train_step(batch).float()
+        return float(total) / count
+
+    def fit(self) -> TrainResult:
+        """Train; with a validator, restore the weights of the best-scoring epoch."""
+        cfg = self.config
+        result = TrainResult()
+        best_state: dict[str, torch.Tensor] | None = None
+        stale = 0
+        bar = tqdm(range(cfg.epochs), desc=type(self).__name__, disable=self.quiet,
+                   leave=False)
+        for epoch in bar:
+            lr = self._set_lr(epoch)
+            loss = self.train_epoch()
+            record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": lr}
+            result.epochs_run = epoch + 1
+            last = epoch + 1 == cfg.epochs
+            if self.validate is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
+                score = float(self.validate(self.model))
+                record["val"] = score
+                if result.best_score is None or score > result.best_score:
+                    result.best_score, result.best_epoch = score, epoch + 1
+                    best_state = {k: v.detach().clone()
+                                  for k, v in self.model.state_dict().items()}
+                    stale = 0
+                else:
+                    stale += 1
+            result.history.append(record)
+            bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+            if cfg.patience and stale >= cfg.patience:
+                result.stopped_early = True
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        else:
+            result.best_epoch = result.epochs_run
+        result.steps = self.steps
+        return result
+
+    def _sampler(self, rng: np.random.Generator) -> RandomBatches | IdentityBatches:
+        if self.config.sampler == "identity":
+            return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng)
+        return RandomBatches(len(self.samples), self.config.batch_size, rng)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        backbone = getattr(self.model, "backbone", None)
+        base = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+        groups = [
+            {"params": [p for p in self.model.parameters() if id(p) in base],
+             "lr_mult": cfg.backbone_lr_mult},
+            {"params": [p for p in self.model.parameters() if id(p) not in base],
+             "lr_mult": 1.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                    fused=True)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay, nesterov=True, fused=True)
+
+    def _set_lr(self, epoch: int) -> float:
+        cfg = self.config
+        lr = cfg.lr * (cfg.lr_gamma ** (epoch // cfg.lr_step) if cfg.lr_step > 0 else 1.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        return lr
+
+
+class SoftmaxEngine(Engine):
+    """Identity classification: cross-entropy of the softmax head's logits."""
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor:
+        _, logits = self.model(batch.inputs)
+        return F.cross_entropy(logits.float(), batch.labels)
+
+
+class TripletEngine(Engine):
+    """Batch-hard triplet loss on the embeddings (use the ``"identity"`` sampler)."""
+
+    def __init__(self, *args: Any, margin: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.margin = margin
+
+    def compute_loss(self, batch: Batch) -> torch.Tensor:
+        embedding, _ = self.model(batch.inputs)
+        return batch_hard_triplet_loss(embedding, batch.labels, self.margin)
+
+
+def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write ``model``'s weights and ``meta`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"state_dict": state, "meta": json.loads(json.dumps(meta, default=str))},
+                   tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights and metadata :func:`save_checkpoint` wrote."""
+    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return checkpoint["state_dict"], checkpoint["meta"]

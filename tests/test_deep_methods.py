@@ -1,0 +1,109 @@
+"""The registered deep methods: options, fit/embed, artifact reuse and determinism."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.datasets.frames import PairedFrames
+from benchmark.errors import ConfigError
+from methods import deep
+from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
+from methods.context import TaskContext, derive_seed
+from methods.registry import get_method
+
+TINY = dict(arch="resnet18", height=32, width=16, epochs=1, eval_every=1,
+            softmax_batch_size=16, triplet_p=2, triplet_k=4, eval_batch_size=64)
+
+
+def blob_frames(n_ids: int, per_id: int, first_pid: int, seed: int) -> PairedFrames:
+    """Identity-coloured 32x16 crops; depth = a body of identity-dependent width."""
+    rng = np.random.default_rng(seed)
+    pids = np.repeat(np.arange(first_pid, first_pid + n_ids), per_id)
+    colours = rng.integers(0, 256, (n_ids, 3))[pids - first_pid]
+    rgb = np.clip(colours[:, None, None] + rng.normal(0, 20, (len(pids), 32, 16, 3)), 0, 255)
+    xs = np.arange(16)[None, None, :]
+    body = np.abs(xs - 8) < (2 + (pids % 4))[:, None, None]
+    depth = np.where(body, 2500 + rng.normal(0, 30, (len(pids), 32, 16)), 0)
+    n = len(pids)
+    return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64) + 100 * seed,
+                        rgb.astype(np.uint8), depth.astype(np.uint16))
+
+
+@pytest.fixture(scope="module")
+def split():
+    return blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
+
+
+def context(root: Path, seed: int = 0, method: str = "") -> TaskContext:
+    """A task context; with ``method``, its seed is the one the runner gives that task."""
+    if method:
+        seed = derive_seed(seed, method, 0)
+    return TaskContext(artifact_root=root, dataset_key="blobs", fold=0, seed=seed, quiet=True,
+                       run_seed=0)
+
+
+def test_registered_names_and_settings() -> None:
+    expected = {"resnet-rgb-softmax": RGB_ONLY, "resnet-rgb-triplet": RGB_ONLY,
+                "resnet-depth-softmax": DEPTH_ONLY, "resnet-depth-triplet": DEPTH_ONLY,
+                "zero-padding": CROSS_MODAL, "one-stream": CROSS_MODAL}
+    for name, settings in expected.items():
+        cls = get_method(name)
+        assert cls.settings == settings and cls.option_group == "deep"
+
+
+def test_options_are_checked(tmp_path) -> None:
+    cls = get_method("zero-padding")
+    with pytest.raises(ConfigError):
+        cls(context(tmp_path), learning_rate=0.1)
+    with pytest.raises(ConfigError):
+        cls(context(tmp_path), zero_padding_channels=1)
+    with pytest.raises(ConfigError):
+        cls(context(tmp_path), depth_encoding="jet")
+
+
+def test_fit_embed_and_reuse_without_retraining(tmp_path, split, monkeypatch) -> None:
+    train, val = split
+    name = "resnet-depth-triplet"
+    matcher = get_method(name)(context(tmp_path, method=name), **TINY).fit(train, val)
+    embedding = matcher.embed(val.depth, "depth")
+    assert embedding.shape == (len(val), 128) and embedding.dtype == np.float32
+    assert matcher.checkpoint.is_file()
+    with pytest.raises(ValueError):
+        matcher.embed(val.rgb, "rgb")
+
+    def no_training(self):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(deep.TripletEngine, "fit", no_training)
+    again = get_method(name)(context(tmp_path, method=name), **TINY).fit(train, val)
+    assert again.checkpoint == matcher.checkpoint
+    assert np.allclose(again.embed(val.depth, "depth"), embedding, atol=1e-5)
+    distillation = context(tmp_path, method="some-distillation")
+    network, path = deep.train_or_load_step1("depth", "triplet", TINY, train, val,
+                                             distillation)
+    assert path == matcher.checkpoint and not network.training
+    other = get_method(name)(context(tmp_path, method=name), **dict(TINY, triplet_k=3))
+    with pytest.raises(AssertionError, match="trained again"):
+        other.fit(train, val)
+
+
+def test_cross_modal_networks_are_deterministic(tmp_path, split) -> None:
+    train, val = split
+    runs = []
+    for i in range(2):
+        matcher = get_method("zero-padding")(context(tmp_path / str(i), seed=7), **TINY,
+                                             zero_padding_channels=2).fit(train, val)
+        runs.append((matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")))
+    assert runs[0][0].shape == runs[0][1].shape == (len(val), 128)
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert matcher.distance(*runs[0]).shape == (len(val), len(val))
+
+
+def test_one_stream_with_colormap_depth(tmp_path, split) -> None:
+    train, val = split
+    matcher = get_method("one-stream")(context(tmp_path), **TINY,
+                                       depth_encoding="colormap").fit(train, val)
+    rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
+    assert rgb.shape == depth.shape == (len(val), 128)
+    assert np.isfinite(rgb).all() and np.isfinite(depth).all()
