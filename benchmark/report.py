@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from benchmark.ablation_tables import write_ablation_tables
 from benchmark.config import Profile
 from benchmark.errors import BenchmarkError
 from benchmark.figures import plot_distillation, plot_rankings
@@ -26,6 +27,7 @@ def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
     out_dir = paths.output / "tables" / profile.name
     written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
                            provenance=provenance())
+    written += write_ablation_tables(records, out_dir)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
         number = 4 if dataset == "robotpku" else 3

@@ -34,12 +34,22 @@ def feature_speeds(batch: int = 500, repeats: int = 3, seed: int = 0) -> dict[st
 
 def main(quick: bool = False) -> int:
     """Print every speed figure with the machine it was measured on."""
-    print(f"cores: {os.cpu_count()}")
+    import torch
+
+    from benchmark.speed_deep import measure_training_speed
+
+    print(f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}")
     batch, repeats = (100, 1) if quick else (500, 3)
     for name, value in feature_speeds(batch, repeats).items():
         print(f"{name:24s} {value:8.1f} images/s  (batch {batch} of 128x48)")
-    try:
-        from benchmark.speed_deep import main as deep_main
-    except ModuleNotFoundError:
-        return 0
-    return deep_main(quick=quick) or 0
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    setups = [("resnet10", 64, 32, 64)] if device == "cpu" else [("resnet50", 256, 128, 64)]
+    for arch, height, width, batch_size in setups:
+        for loss in ("softmax", "triplet"):
+            result = measure_training_speed(arch, height, width, batch_size, loss, "depth",
+                                            iterations=3 if quick else 10,
+                                            repeats=1 if quick else 3, device=device)
+            print(f"{arch} {height}x{width} {loss:8s} loop {result['loop_images_per_s']:8.1f}"
+                  f" images/s, bare {result['bare_images_per_s']:8.1f} images/s, overhead "
+                  f"{100 * result['overhead']:.1f}% ({device}, batch {batch_size})")
+    return 0

@@ -105,7 +105,15 @@ def _extra_rows(kind: str, dataset: str, summary: pd.DataFrame) -> tuple[Row, ..
     mine = summary[summary.dataset == dataset]
     single = mine["query"] == mine["gallery"]
     methods = mine[single if kind == "single" else ~single]["method"].unique()
-    return tuple(Row(m, m) for m in methods if m not in known)
+    return tuple(Row(m, m) for m in methods if m not in known and not _is_ablation(m))
+
+
+def _is_ablation(method: str) -> bool:
+    """Ablation variants go to their own tables (:mod:`benchmark.ablation_tables`)."""
+    from methods.registry import available_methods
+
+    cls = available_methods().get(method)
+    return bool(getattr(cls, "ablation", False))
 
 
 def _paper_row(paper: pd.DataFrame, dataset: str, kind: str, row: Row, query: str,

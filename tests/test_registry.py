@@ -93,3 +93,21 @@ def test_euclidean_distance_matches_direct_formula():
     q, g = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
     direct = np.sqrt(((q[:, None] - g[None]) ** 2).sum(-1))
     np.testing.assert_allclose(euclidean_distance(q, g), direct, atol=1e-12)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper", "ablation"])
+def test_every_method_of_the_builtin_profiles_is_registered(profile):
+    from benchmark.config import load_profile
+    from benchmark.runner import plan_tasks
+
+    loaded = load_profile(profile)
+    tasks = plan_tasks(loaded)
+    assert {t.method for t in tasks} == set(loaded.run.methods)
+    order = [t.method for t in tasks]
+    for task in tasks:  # everything a method reuses runs before it
+        for needed in getattr(get_method(task.method), "requires", ()):
+            if needed in order:
+                assert order.index(needed) < order.index(task.method)
+    for name in loaded.run.methods:  # every option section is accepted by its method
+        cls = get_method(name)
+        cls(**loaded.method_options(name, cls.option_group))
