@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from matlab_reference import literal_hsv
 
 from features.hog_dalal import cell_histograms, hog_whos
 from features.lbp_vlfeat import lbp_patterns, vl_lbp
@@ -145,26 +146,8 @@ def test_centre_kernel_values(h, w):
 
 
 def _rgb2hsv_reference(r: int, g: int, b: int) -> tuple[float, float]:
-    """MATLAB rgb2hsv, one pixel, in its own operation order."""
-    r, g, b = r / 255, g / 255, b / 255
-    v = max(max(r, g), b)
-    s = v - min(min(r, g), b)
-    flat = s == 0
-    if flat:
-        s = 1.0
-    h = 0.0
-    if r == v:
-        h = (g - b) / s
-    if g == v:
-        h = 2 + (b - r) / s
-    if b == v:
-        h = 4 + (r - g) / s
-    h = h / 6
-    if h < 0:
-        h = h + 1
-    if flat:
-        return 0.0, 0.0
-    return h, s / v
+    """MATLAB rgb2hsv hue and saturation of one pixel, in its own operation order."""
+    return literal_hsv(r, g, b)[:2]
 
 
 def _fma(a: float, b: float, c: float) -> float:
