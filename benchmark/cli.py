@@ -105,9 +105,11 @@ def command_tables(args: argparse.Namespace) -> int:
 def command_methods(args: argparse.Namespace) -> int:
     from methods.registry import available_methods
 
-    for name, cls in available_methods().items():
+    methods = available_methods()
+    width = max(map(len, methods))
+    for name, cls in methods.items():
         settings = ", ".join(f"{q}->{g}" for q, g in cls.settings)
-        print(f"{name:32s} {cls.summary}  [{settings}]")
+        print(f"{name:{width}s}  {cls.summary}  [{settings}]")
     return 0
 
 

@@ -51,11 +51,7 @@ def _load_all() -> None:
         return
     _loaded = True
     for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+        importlib.import_module(module)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry.load()
