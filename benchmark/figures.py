@@ -48,7 +48,7 @@ def plot_distillation(summary: pd.DataFrame, dataset: str, stem: Path) -> list[P
     missing = [label for m, label in DISTILLATION_VARIANTS if (m, label) not in present]
     axis.set_title(f"Cross-modal distillation on {dataset}"
                    + (f" (no records: {', '.join(missing)})" if missing else ""), fontsize=9)
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
