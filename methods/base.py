@@ -10,17 +10,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
+from benchmark.options import NoOptions, build_options
 from methods.context import TaskContext
 
 CROSS_MODAL: tuple[tuple[str, str], ...] = (("rgb", "depth"), ("depth", "rgb"))
 RGB_ONLY: tuple[tuple[str, str], ...] = (("rgb", "rgb"),)
 DEPTH_ONLY: tuple[tuple[str, str], ...] = (("depth", "depth"),)
-
-
-@dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """Options of a method that takes none."""
 
 
 class Matcher(ABC):
@@ -49,12 +44,7 @@ class Matcher(ABC):
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        fields = {f.name for f in dataclasses.fields(self.Options)}
-        unknown = sorted(set(options) - fields)
-        if unknown:
-            raise ConfigError(f"method {self.name!r}: unknown option(s) {unknown}; "
-                              f"known: {sorted(fields)}")
-        self.options = self.Options(**options)
+        self.options = build_options(self.Options, options, f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Matcher:

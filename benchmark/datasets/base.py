@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError, DatasetError
+from benchmark.options import NoOptions, build_options
 from benchmark.splits import Fold, proportional_sizes, random_folds
 
 _REGISTRY: dict[str, type[Dataset]] = {}
@@ -50,11 +51,6 @@ def get_dataset(name: str, **options: Any) -> Dataset:
     return known[name](**options)
 
 
-@dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """Options of a data set that takes none."""
-
-
 class Dataset(ABC):
     """A source of paired RGB/depth person crops.
 
@@ -70,12 +66,7 @@ class Dataset(ABC):
     preprocess_version: ClassVar[int] = 1
 
     def __init__(self, **options: Any) -> None:
-        fields = {f.name for f in dataclasses.fields(self.Options)}
-        unknown = sorted(set(options) - fields)
-        if unknown:
-            raise ConfigError(f"data set {self.name!r}: unknown option(s) {unknown}; "
-                              f"known: {sorted(fields)}")
-        self.options = self.Options(**options)
+        self.options = build_options(self.Options, options, f"data set {self.name!r}")
 
     @abstractmethod
     def build(self, size: tuple[int, int]) -> PairedFrames:
