@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torchvision
 
 from benchmark.tables import CROSS_SETTINGS, MODALITY_TITLES, aggregate, format_cell
 from methods.distillation_parts import stage_freeze_point
+from methods.networks import build_backbone
 
 BASE = "distill-depth2rgb-softmax"
 STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -39,7 +39,7 @@ def freeze_rows(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
         label = stage
         if arch:
             with torch.device("meta"):
-                backbone = torchvision.models.get_model(arch, weights=None)
+                backbone = build_backbone(arch)
             label = f"{stage} ({stage_freeze_point(backbone, stage)}, {arch})"
         rows.append((label, method))
     return rows

@@ -30,7 +30,7 @@ from methods.base import euclidean_distance
 from methods.deep import temporal_halves
 from methods.deep_data import Batch, Pipeline, embed_images
 from methods.engine import Engine
-from methods.networks import ReidNetwork
+from methods.networks import ReidNetwork, build_backbone
 
 REDUCTIONS = ("sum", "mean", "per-sample")
 FROZEN_BN = ("adapt", "fixed")
@@ -72,7 +72,7 @@ def check_freeze_point(arch: str, freeze_from: str) -> None:
     if STAGE.match(freeze_from) or freeze_from == "head" or freeze_from.startswith("head."):
         return
     with torch.device("meta"):
-        backbone = torchvision.models.get_model(arch, weights=None)
+        backbone = build_backbone(arch)
     names = {name for name, _ in backbone.named_modules() if name}
     if freeze_from.removeprefix("backbone.") not in names:
         raise ConfigError(f"distillation option freeze_from: {arch} has no module "

@@ -265,3 +265,13 @@ def test_ablation_tables(tmp_path) -> None:
     bn = (tmp_path / "ablation_bn_synthetic.md").read_text().splitlines()
     assert bn[2].startswith("| adapt") and "30.00 ± 0.00" in bn[2] and "| 20.00 |" in bn[3]
     assert write_ablation_tables(records[:2], tmp_path / "none") == []
+
+
+def test_freeze_points_resolve_on_every_supported_architecture():
+    from methods.distillation_parts import check_freeze_point
+    from methods.networks import ARCHS
+
+    for arch in ARCHS:
+        check_freeze_point(arch, "layer3.0.conv1")
+    with pytest.raises(ConfigError):
+        check_freeze_point("resnet10", "layer9.0.conv1")
