@@ -43,10 +43,9 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
 def profile_from_args(args: argparse.Namespace) -> Profile:
     """The profile named on the command line with every override applied."""
     overrides = list(args.overrides)
+    other_dataset = False
     if args.dataset:
-        base = load_profile(args.profile)
-        if args.dataset != base.run.dataset:
-            overrides.insert(0, "dataset={}")
+        other_dataset = args.dataset != load_profile(args.profile).run.dataset
         overrides.append(f'run.dataset="{args.dataset}"')
     if args.root:
         overrides.append(f"dataset.root={json.dumps(args.root)}")
@@ -57,10 +56,8 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
         overrides.append(f"run.folds={args.folds}")
     if args.trials is not None:
         overrides.append(f"run.trials={args.trials}")
-    whole_sections = [o for o in overrides if o == "dataset={}"]
-    keyed = [o for o in overrides if o != "dataset={}"]
-    profile = load_profile(args.profile, keyed)
-    if whole_sections:
+    profile = load_profile(args.profile, overrides)
+    if other_dataset:  # the profile's [dataset] options belong to its own data set
         profile.dataset = {k: v for k, v in profile.dataset.items() if k == "root"}
     return profile
 

@@ -50,11 +50,6 @@ class RecordStore:
             raise BenchmarkError(f"record {path} is unreadable ({error}); delete it to "
                                  f"recompute that task") from error
 
-    def finished(self, dataset: str, method: str, fold: int, task_hash: str) -> bool:
-        """Whether a record made from exactly this task configuration exists."""
-        record = self.read(dataset, method, fold)
-        return record is not None and record.get("task_hash") == task_hash
-
     def write(self, record: dict[str, Any]) -> Path:
         path = self.path(record["dataset"], record["method"], record["fold"])
         write_json_atomic(path, record)

@@ -140,9 +140,10 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
     config = task_config(profile, dataset, fold, cls, options, size)
     task_hash = config_hash(config)
     store = paths.record_store(profile)
-    if not force and store.finished(dataset.name, task.method, task.fold, task_hash):
+    existing = None if force else store.read(dataset.name, task.method, task.fold)
+    if existing is not None and existing.get("task_hash") == task_hash:
         log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
-        return store.read(dataset.name, task.method, task.fold)
+        return existing
     context = TaskContext(artifact_root=paths.cache / "artifacts",
                           dataset_key=dataset.cache_key(size), fold=task.fold,
                           seed=derive_seed(profile.run.seed, task.method, task.fold),
