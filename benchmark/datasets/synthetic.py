@@ -50,8 +50,8 @@ class SyntheticOptions:
         readings off the person (a segmented user mask). RGB always shows the room.
     """
 
-    identities: int = 60
-    frames_per_identity: int = 40
+    identities: int = 100
+    frames_per_identity: int = 16
     second_outfit_fraction: float = 0.25
     sequences: int = 2
     seed: int = 0
@@ -234,7 +234,7 @@ class SyntheticDataset(Dataset):
 
     Options = SyntheticOptions
     split_sizes = None
-    preprocess_version = 1
+    preprocess_version = 2
 
     def build(self, size: tuple[int, int]) -> PairedFrames:
         h, w = (int(v) for v in size)

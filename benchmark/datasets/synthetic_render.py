@@ -208,6 +208,7 @@ def albedo(label: np.ndarray, local: np.ndarray, height: np.ndarray, body: sb.Bo
         table[part] = body.skin
     table[sb.FOOT] = outfit.shoes
     table[sb.BAG] = outfit.bag_colour
+    table[sb.HAT] = outfit.accent
     colour = table[label]  # label -1 picks the last, all-zero row
 
     torso = np.isin(label, (sb.CHEST, sb.ABDOMEN, sb.PELVIS))
