@@ -23,13 +23,23 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_commit() -> str:
-    """The commit of the source tree this package runs from, ``"unknown"`` outside git."""
-    here = Path(__file__).resolve().parent
+# The files whose content can change a number; edits elsewhere (README, results/, tests)
+# do not mark a run's commit as dirty.
+SOURCE_PATHS = (":/benchmark", ":/methods", ":/features", ":/pyproject.toml")
+
+
+def git_commit(here: Path | None = None) -> str:
+    """The commit of the source tree this package runs from (or of the repository holding
+    ``here``), ``"unknown"`` outside git.
+
+    ``-dirty`` is appended when the code (``SOURCE_PATHS``) differs from that commit.
+    """
+    here = Path(__file__).resolve().parent if here is None else here
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", *SOURCE_PATHS],
                                cwd=here, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
