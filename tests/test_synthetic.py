@@ -201,3 +201,14 @@ def test_garment_shape_is_seen_by_depth():
     plain, skirted = _person_masks({"skirt": 0.3})
     knees = slice(70, 95)
     assert skirted[:, knees].sum() > plain[:, knees].sum()
+
+
+def test_uniform_clothing_leaves_only_the_body():
+    people = syn.instances(syn.SyntheticOptions(identities=5, clothing="uniform",
+                                                second_outfit_fraction=0.4))
+    assert len({p.outfit for p in people}) == 1
+    assert len({p.body for p in people}) == 5
+    varied = syn.instances(syn.SyntheticOptions(identities=5))
+    assert len({p.outfit for p in varied}) == len(varied)
+    with pytest.raises(ConfigError, match="clothing"):
+        syn.SyntheticOptions(clothing="random")

@@ -30,6 +30,7 @@ from benchmark.datasets.synthetic_render import Surface, albedo, render_parts
 from benchmark.errors import ConfigError
 
 BACKGROUNDS = ("room", "none")
+CLOTHING = ("varied", "uniform")
 BATCH = 64  # frames rendered together (bounds the memory of large sequences)
 
 
@@ -48,6 +49,10 @@ class SyntheticOptions:
         unsynchronised capture); 0 = the two are taken at the same instant.
     background: "room" = depth sees floor, wall and furniture; "none" = depth has no
         readings off the person (a segmented user mask). RGB always shows the room.
+    clothing: "varied" = every outfit drawn at random; "uniform" = everyone wears the
+        same plain grey clothes without bag, hat or skirt, so that only the body (shape,
+        gait, skin, hair) tells people apart: a control for whether a method matches
+        across modalities through shape.
     """
 
     identities: int = 100
@@ -57,6 +62,7 @@ class SyntheticOptions:
     seed: int = 0
     time_offset: float = 0.0
     background: str = "room"
+    clothing: str = "varied"
 
     def __post_init__(self) -> None:
         for name in ("identities", "frames_per_identity", "sequences", "seed"):
@@ -79,6 +85,15 @@ class SyntheticOptions:
         if self.background not in BACKGROUNDS:
             raise ConfigError(f"synthetic: background must be one of {BACKGROUNDS}, got "
                               f"{self.background!r}")
+        if self.clothing not in CLOTHING:
+            raise ConfigError(f"synthetic: clothing must be one of {CLOTHING}, got "
+                              f"{self.clothing!r}")
+
+
+GREY = (0.18, 0.18, 0.18)
+UNIFORM = sb.Outfit(top=GREY, bottom=GREY, shoes=(0.05, 0.05, 0.05), accent=GREY,
+                    pattern="plain", stripe_period=0.1, long_sleeves=True, shorts=False,
+                    hem=0.53, bag="none", bag_colour=GREY)
 
 
 @dataclass(frozen=True)
@@ -110,12 +125,15 @@ def instances(options: SyntheticOptions) -> list[Instance]:
               for b in range(options.identities)]
     outfits = [sb.sample_outfit(np.random.default_rng([seed, 1, b, 0]))
                for b in range(options.identities)]
+    if options.clothing == "uniform":
+        outfits = [UNIFORM] * options.identities
     result = [Instance(b, b, 0, bodies[b], outfits[b]) for b in range(options.identities)]
     n_second = int(round(options.second_outfit_fraction * options.identities))
     chosen = np.sort(np.random.default_rng([seed, 4]).choice(
         options.identities, n_second, replace=False))
     for k, b in enumerate(chosen):
-        outfit = sb.sample_outfit(np.random.default_rng([seed, 1, b, 1]), avoid=outfits[b])
+        outfit = UNIFORM if options.clothing == "uniform" else \
+            sb.sample_outfit(np.random.default_rng([seed, 1, b, 1]), avoid=outfits[b])
         result.append(Instance(options.identities + k, int(b), 1, bodies[b], outfit))
     return result
 
