@@ -4,6 +4,10 @@ A profile has a ``[run]`` section (:class:`RunConfig`), a ``[dataset]`` section 
 data set's own options, validated by the data set) and ``[options.<group>]`` /
 ``[options.<method>]`` sections (validated by the methods that read them). Unknown keys
 are errors that name the key and the file.
+
+A profile may start with ``extends = "<profile or file>"``: it then holds only what
+differs from that base. Tables merge key by key; any other value (a list such as
+``[run] methods`` included) replaces the base's.
 """
 
 from __future__ import annotations
@@ -96,6 +100,41 @@ def _profile_text(name_or_path: str) -> tuple[str, str, str]:
     return path.stem, str(path), path.read_text()
 
 
+def _profile_data(name_or_path: str, chain: tuple[str, ...] = ()
+                  ) -> tuple[str, str, dict[str, Any]]:
+    """(name, source, TOML data) of a profile, with its ``extends`` chain merged in."""
+    name, source, text = _profile_text(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML ({error})") from error
+    base = data.pop("extends", None)
+    if base is None:
+        return name, source, data
+    if not isinstance(base, str):
+        raise ConfigError(f"{source}: extends must be a profile name or a file path")
+    if base not in PROFILE_NAMES and not Path(base).is_absolute() \
+            and name_or_path not in PROFILE_NAMES:
+        base = str(Path(name_or_path).parent / base)
+    identity = name_or_path if name_or_path in PROFILE_NAMES \
+        else str(Path(name_or_path).resolve())
+    if identity in chain:
+        raise ConfigError(f"{source}: profiles extend each other in a cycle")
+    _, _, base_data = _profile_data(base, (*chain, identity))
+    return name, source, _merged(base_data, data)
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes``: tables merged recursively, other values replaced."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
 def parse_override(assignment: str) -> tuple[list[str], Any]:
     """``section.key=value`` -> (["section", "key"], value parsed as TOML, else a string)."""
     if "=" not in assignment:
@@ -114,11 +153,7 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
 def load_profile(name_or_path: str = DEFAULT_PROFILE, overrides: list[str] | None = None
                  ) -> Profile:
     """Read, override and validate a profile."""
-    name, source, text = _profile_text(name_or_path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source}: not valid TOML ({error})") from error
+    name, source, data = _profile_data(name_or_path)
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         target = data

@@ -84,6 +84,31 @@ def test_profiles_load_and_validate(tmp_path):
         load_profile(str(bad))
 
 
+def test_extends_merges_tables_and_replaces_values(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text('[run]\nfolds = 2\ntrials = 4\nmethods = ["a", "b"]\n'
+                    "[options.deep]\nepochs = 3\nheight = 8\n")
+    child = tmp_path / "sub" / "child.toml"
+    child.parent.mkdir()
+    child.write_text('extends = "../base.toml"\n[run]\nmethods = ["c"]\ntrials = 7\n'
+                     "[options.deep]\nepochs = 9\n")
+    profile = load_profile(str(child))
+    assert profile.name == "child"
+    assert (profile.run.folds, profile.run.trials, profile.run.methods) == (2, 7, ["c"])
+    assert profile.options["deep"] == {"epochs": 9, "height": 8}
+    assert load_profile(str(child), ["options.deep.height=5"]).options["deep"]["height"] == 5
+    base.write_text('extends = "sub/child.toml"\n')
+    with pytest.raises(ConfigError, match="cycle"):
+        load_profile(str(child))
+
+
+def test_ablation_profile_is_the_quick_profile_with_other_methods():
+    ablation, quick = load_profile("ablation"), load_profile("quick")
+    assert ablation.name == "ablation"
+    assert ablation.dataset == quick.dataset and ablation.options == quick.options
+    assert ablation.run.folds == quick.run.folds and ablation.run.methods != quick.run.methods
+
+
 def test_override_parsing():
     assert parse_override("run.folds=2") == (["run", "folds"], 2)
     assert parse_override("options.deep.backbone=resnet18") == (
