@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile, load_profile
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, ConfigError
 
 log = logging.getLogger("rgbd_bench")
+
+
+PREVIEW_SIZE = (128, 64)
 
 
 def default_cache() -> Path:
@@ -124,6 +127,15 @@ def command_datasets(args: argparse.Namespace) -> int:
                 raise
             info = {"name": name, "status": str(error)}
         infos.append(info)
+    if args.preview:
+        from benchmark.datasets.base import load_frames
+        from benchmark.datasets.preview import save_preview
+
+        if not args.dataset:
+            raise ConfigError("--preview needs --dataset NAME")
+        frames = load_frames(get_dataset(args.dataset, **options), PREVIEW_SIZE,
+                             args.cache or default_cache())
+        print(f"wrote {save_preview(frames, args.preview)}")
     if args.json:
         print(json.dumps(infos[0] if args.dataset else infos, indent=1, default=str))
     else:
@@ -163,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--dataset", help="describe one data set")
     datasets.add_argument("--root", help="its root folder")
     datasets.add_argument("--json", action="store_true", help="print JSON")
+    datasets.add_argument("--preview", metavar="PNG",
+                          help="also draw RGB/depth crops of the first identities (128x64)")
+    datasets.add_argument("--cache", type=Path, help="crop cache folder (default: as run)")
     datasets.set_defaults(func=command_datasets)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")

@@ -113,3 +113,12 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and err.count("\n") == 1
+
+
+def test_cli_datasets_preview(tmp_path, capsys):
+    png = tmp_path / "toy.png"
+    assert main(["datasets", "--dataset", "toy", "--preview", str(png),
+                 "--cache", str(tmp_path / "cache")]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["datasets", "--preview", str(png)]) == 2
+    assert "--preview needs --dataset" in capsys.readouterr().err
