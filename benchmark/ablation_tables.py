@@ -13,6 +13,7 @@ methods; rows without records are shown as missing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.tables import CROSS_SETTINGS, MODALITY_TITLES, aggregate, format_cell
+from benchmark.tables import (
+    CROSS_SETTINGS,
+    MODALITY_TITLES,
+    aggregate,
+    format_cell,
+    provenance_comment,
+    table_info,
+)
 from methods.distillation_parts import stage_freeze_point
 from methods.networks import build_backbone
 
@@ -85,8 +93,10 @@ def to_markdown(table: pd.DataFrame, first: str) -> str:
     return "\n".join(lines)
 
 
-def write_ablation_tables(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write ``ablation_freeze_<dataset>`` and ``ablation_bn_<dataset>`` (.csv, .md)."""
+def write_ablation_tables(records: list[dict[str, Any]], out_dir: Path, profile: str = "",
+                          provenance: dict[str, Any] | None = None) -> list[Path]:
+    """Write ``ablation_freeze_<dataset>`` and ``ablation_bn_<dataset>`` (.csv with a
+    provenance header, .json provenance side file, .md)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = aggregate(records)
@@ -100,7 +110,11 @@ def write_ablation_tables(records: list[dict[str, Any]], out_dir: Path) -> list[
                 continue
             table = ablation_table(summary, dataset, rows)
             stem = out_dir / f"ablation_{kind}_{dataset}"
-            stem.with_suffix(".csv").write_text(table.to_csv(index=False))
+            info = {"table": f"ablation-{kind}",
+                    **table_info(records, dataset, profile, provenance)}
+            stem.with_suffix(".csv").write_text(provenance_comment(info) + "\n"
+                                                + table.to_csv(index=False))
+            stem.with_suffix(".json").write_text(json.dumps(info, indent=1, default=str))
             stem.with_suffix(".md").write_text(to_markdown(table, first) + "\n")
-            written += [stem.with_suffix(".csv"), stem.with_suffix(".md")]
+            written += [stem.with_suffix(s) for s in (".csv", ".json", ".md")]
     return written

@@ -25,9 +25,10 @@ def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
         raise BenchmarkError(f"no records for profile {profile.name!r} under "
                              f"{paths.output / 'records'}; run `rgbd-bench run` first")
     out_dir = paths.output / "tables" / profile.name
+    origin = provenance()
     written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
-                           provenance=provenance())
-    written += write_ablation_tables(records, out_dir)
+                           provenance=origin)
+    written += write_ablation_tables(records, out_dir, profile.name, origin)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
         number = 4 if dataset == "robotpku" else 3

@@ -12,6 +12,7 @@ as reported. Values are percentages: the mean over folds of each fold's mean ove
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -262,6 +263,43 @@ def caption(kind: str, dataset: str, number: int, profile: str) -> str:
     return f"Table {number}: {what} on {name} (profile {profile}), mean $\\pm$ std over folds."
 
 
+def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a table's numbers come from: the commits, dates, trials, protocols and seeds
+    of the records it aggregates (the table's own ``commit``/``date`` say when and by
+    which code the file was written, which may be later)."""
+    def values(get: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        found = set()
+        for record in records:
+            try:
+                found.add(json.dumps(get(record), sort_keys=True))
+            except (KeyError, TypeError):
+                continue
+        return [json.loads(v) for v in sorted(found)]
+
+    dates = values(lambda r: r["provenance"]["date"])
+    return {"records": len(records),
+            "commits": values(lambda r: r["provenance"]["commit"]),
+            "first_date": dates[0] if dates else None,
+            "last_date": dates[-1] if dates else None,
+            "trials": values(lambda r: r["config"]["trials"]),
+            "protocols": values(lambda r: r["config"]["protocol"]),
+            "seeds": values(lambda r: r["config"]["seed"])}
+
+
+def table_info(records: list[dict[str, Any]], dataset: str, profile: str,
+               provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """The provenance block of one data set's table: what, from which runs, written how."""
+    mine = [r for r in records if r["dataset"] == dataset]
+    return {"dataset": dataset, "profile": profile,
+            "folds": sorted({r["fold"] for r in mine}), **(provenance or {}),
+            "runs": runs_provenance(mine)}
+
+
+def provenance_comment(info: dict[str, Any]) -> str:
+    """``info`` as the one-line ``# {json}`` header of a CSV file."""
+    return "# " + json.dumps(info, sort_keys=True, default=str)
+
+
 def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                  with_paper: bool = False, provenance: dict[str, Any] | None = None
                  ) -> list[Path]:
@@ -273,10 +311,8 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
         for kind, number in zip(("single", "cross"), table_numbers(dataset), strict=True):
             table = build_table(kind, dataset, summary, with_paper)
             stem = out_dir / f"table{number}_{dataset}"
-            info = {"table": number, "dataset": dataset, "profile": profile,
-                    "folds": sorted({r["fold"] for r in records if r["dataset"] == dataset}),
-                    **(provenance or {})}
-            comment = "# " + json.dumps(info, sort_keys=True, default=str)
+            info = {"table": number, **table_info(records, dataset, profile, provenance)}
+            comment = provenance_comment(info)
             stem.with_suffix(".csv").write_text(comment + "\n" + table.to_csv(index=False))
             tex = to_latex(table, kind, caption(kind, dataset, number, profile))
             stem.with_suffix(".tex").write_text("% " + comment[2:] + "\n" + tex)

@@ -255,10 +255,14 @@ def test_ablation_tables(tmp_path) -> None:
     records += [record("distill-depth2rgb-softmax-freeze-layer2", k, 0.1 + 0.1 * k)
                 for k in range(2)]
     records += [record("distill-depth2rgb-softmax-bn-fixed", 0, 0.2)]
-    files = write_ablation_tables(records, tmp_path)
+    files = write_ablation_tables(records, tmp_path, "ablation", {"commit": "abc"})
     assert sorted(f.name for f in files) == [
-        "ablation_bn_synthetic.csv", "ablation_bn_synthetic.md",
-        "ablation_freeze_synthetic.csv", "ablation_freeze_synthetic.md"]
+        "ablation_bn_synthetic.csv", "ablation_bn_synthetic.json", "ablation_bn_synthetic.md",
+        "ablation_freeze_synthetic.csv", "ablation_freeze_synthetic.json",
+        "ablation_freeze_synthetic.md"]
+    header = (tmp_path / "ablation_freeze_synthetic.csv").read_text().splitlines()[0]
+    assert header.startswith("# {") and '"commit": "abc"' in header
+    assert '"profile": "ablation"' in header and '"records": 5' in header
     freeze = (tmp_path / "ablation_freeze_synthetic.md").read_text()
     assert "layer2 (layer2.0.conv2, resnet18) | 15.00 ± 7.07 | 15.00 ± 7.07" in freeze
     assert freeze.count("–") == 12

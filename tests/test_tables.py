@@ -1,5 +1,7 @@
 """Tables from records: the paper's layout, aggregation, missing rows, LaTeX, paper numbers."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,21 @@ def test_latex_is_booktabs_with_bold_best_and_balanced():
     assert one_stream.count("\\mathbf") == 8 and "\\mathbf" not in zero
     assert all(line.count("&") == 8 for line in tex.splitlines()
                if line.endswith("\\\\") and not line.startswith(" &"))
+
+
+def test_tables_name_the_runs_behind_their_numbers(tmp_path):
+    records = []
+    for fold, (commit, date) in enumerate([("c1", "2026-01-02"), ("c2", "2026-01-01")]):
+        item = record("synthetic", "one-stream", fold, CROSS, 0.5)
+        item["provenance"] = {"commit": commit, "date": date}
+        item["config"] = {"trials": 10, "protocol": "paper", "seed": 0}
+        records.append(item)
+    write_tables(records, tmp_path, "quick", provenance={"commit": "writer"})
+    info = json.loads((tmp_path / "table3_synthetic.json").read_text())
+    assert info["commit"] == "writer"
+    assert info["runs"] == {"records": 2, "commits": ["c1", "c2"],
+                            "first_date": "2026-01-01", "last_date": "2026-01-02",
+                            "trials": [10], "protocols": ["paper"], "seeds": [0]}
 
 
 def test_written_files_carry_provenance(tmp_path):
