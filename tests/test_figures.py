@@ -20,6 +20,9 @@ def test_distillation_figure_from_records(tmp_path):
     assert [f.suffix for f in files] == [".png", ".pdf"]
     assert all(f.stat().st_size > 1000 for f in files)
     assert plot_distillation(aggregate(records[:0]), "biwi", tmp_path / "none") == []
+    (tmp_path / "again").mkdir()
+    again = plot_distillation(aggregate(records), "biwi", tmp_path / "again" / "figure3_biwi")
+    assert [f.read_bytes() for f in again] == [f.read_bytes() for f in files]
 
 
 def test_report_draws_figure5_from_records_and_cache(tmp_path, toy_profile_file):
