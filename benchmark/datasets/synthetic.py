@@ -82,12 +82,10 @@ class SyntheticOptions:
         if not 0.0 <= self.time_offset <= 1.0:
             raise ConfigError(f"synthetic: time_offset must be in [0, 1] s, got "
                               f"{self.time_offset}")
-        if self.background not in BACKGROUNDS:
-            raise ConfigError(f"synthetic: background must be one of {BACKGROUNDS}, got "
-                              f"{self.background!r}")
-        if self.clothing not in CLOTHING:
-            raise ConfigError(f"synthetic: clothing must be one of {CLOTHING}, got "
-                              f"{self.clothing!r}")
+        for name, choices in (("background", BACKGROUNDS), ("clothing", CLOTHING)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"synthetic: {name} must be one of {choices}, got "
+                                  f"{getattr(self, name)!r}")
 
 
 GREY = (0.18, 0.18, 0.18)
