@@ -21,9 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def ranked_matches(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray
-                   ) -> np.ndarray:
-    """(nq, ng) bool: whether the gallery item at each rank matches the query's identity."""
+def ranked_matches(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
+                   exclude: np.ndarray | None = None) -> np.ndarray:
+    """(nq, ng) bool: whether the gallery item at each rank matches the query's identity.
+
+    ``exclude`` ((nq, ng) bool) takes items out of a query's ranking: they are moved
+    behind every other item and never count as matches, so the ranks of the rest are
+    those of a gallery without them.
+    """
     distmat = np.asarray(distmat, dtype=np.float64)
     query_ids = np.asarray(query_ids)
     gallery_ids = np.asarray(gallery_ids)
@@ -33,18 +38,36 @@ def ranked_matches(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.n
     if np.isnan(distmat).any():
         raise ValueError("distmat contains NaN")
     matches = query_ids[:, None] == gallery_ids[None, :]
-    order = np.lexsort((matches, distmat), axis=1)  # by distance, then non-matches first
+    if exclude is None:
+        order = np.lexsort((matches, distmat), axis=1)  # by distance, then non-matches first
+        return np.take_along_axis(matches, order, axis=1)
+    exclude = np.asarray(exclude, dtype=bool)
+    if exclude.shape != distmat.shape:
+        raise ValueError(f"exclude has shape {exclude.shape}, expected {distmat.shape}")
+    matches &= ~exclude
+    order = np.lexsort((matches, distmat, exclude), axis=1)
     return np.take_along_axis(matches, order, axis=1)
 
 
+def average_precisions(matches: np.ndarray) -> np.ndarray:
+    """Per-query AP of ranked match flags (:func:`ranked_matches`); NaN without a match."""
+    hits = np.cumsum(matches, axis=1)
+    precision = hits / np.arange(1, matches.shape[1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (precision * matches).sum(axis=1) / matches.sum(axis=1)
+
+
 def evaluate(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
-             ranks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+             ranks: Sequence[int] = (1, 5, 10), exclude: np.ndarray | None = None
+             ) -> dict[str, float]:
     """CMC at ``ranks`` and mAP of a query x gallery distance matrix.
 
     Args:
         distmat: (n_query, n_gallery) distances, smaller = more similar.
         query_ids, gallery_ids: identity labels, (n_query,) and (n_gallery,).
         ranks: the CMC ranks to report, each >= 1.
+        exclude: optional (n_query, n_gallery) bool, gallery items left out of each
+            query's ranking (see :func:`ranked_matches`).
 
     Returns:
         ``rank{k}`` for each k and ``mAP``, fractions in [0, 1], over the queries with at
@@ -53,17 +76,14 @@ def evaluate(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray
     """
     if any(k < 1 for k in ranks):
         raise ValueError(f"ranks must be >= 1, got {tuple(ranks)}")
-    matches = ranked_matches(distmat, query_ids, gallery_ids)
+    matches = ranked_matches(distmat, query_ids, gallery_ids, exclude)
     valid = matches.any(axis=1)
     if not valid.any():
         raise ValueError("no query has a true match in the gallery")
     matches = matches[valid]
     first_hit = matches.argmax(axis=1)
     result = {f"rank{k}": float(np.mean(first_hit < k)) for k in ranks}
-    hits = np.cumsum(matches, axis=1)
-    precision = hits / np.arange(1, matches.shape[1] + 1)
-    average_precision = (precision * matches).sum(axis=1) / matches.sum(axis=1)
-    result["mAP"] = float(average_precision.mean())
+    result["mAP"] = float(average_precisions(matches).mean())
     result["num_valid"] = int(valid.sum())
     result["num_skipped"] = int((~valid).sum())
     return result

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmark.distance import euclidean_distance
+
 Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 DRAWS_PER_IDENTITY = 50
 CMC_REPEATS = 15
@@ -160,7 +162,7 @@ def authors_code_protocol(query_emb: np.ndarray, query_pids: np.ndarray,
         (queries with/without a true match left in the sampled gallery).
     """
     if distance is None:
-        from methods.base import euclidean_distance as distance
+        distance = euclidean_distance
     arrays = [np.asarray(a) for a in (query_emb, query_pids, query_frames, gallery_emb,
                                       gallery_pids, gallery_frames)]
     query_emb, query_pids, query_frames, gallery_emb, gallery_pids, gallery_frames = arrays

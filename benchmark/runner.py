@@ -19,7 +19,7 @@ from benchmark.config import Profile
 from benchmark.datasets.base import Dataset, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.protocol import single_shot
+from benchmark.protocol import EVALUATION_VERSION, single_shot
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.splits import Fold
@@ -99,6 +99,7 @@ def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matche
     return {"dataset": dataset.name, "dataset_key": dataset.cache_key(size),
             "method": cls.name, "options": options, "fold": fold.to_dict(),
             "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
+            "evaluation_version": EVALUATION_VERSION,
             "authors_bug": run.authors_bug, "settings": [list(s) for s in cls.settings]}
 
 
@@ -148,7 +149,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                           dataset_key=dataset.cache_key(size), fold=task.fold,
                           seed=derive_seed(profile.run.seed, task.method, task.fold),
                           device=resolve_device(profile.run.device), quiet=quiet,
-                          run_seed=profile.run.seed)
+                          run_seed=profile.run.seed,
+                          first_fold_train=lambda: frames.of_identities(folds[0].train))
     matcher = cls(context=context, **options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()

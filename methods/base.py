@@ -10,8 +10,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.frames import PairedFrames
+from benchmark.distance import euclidean_distance
 from benchmark.options import NoOptions, build_options
 from methods.context import TaskContext
+
+__all__ = ["CROSS_MODAL", "DEPTH_ONLY", "RGB_ONLY", "Matcher", "euclidean_distance"]
 
 CROSS_MODAL: tuple[tuple[str, str], ...] = (("rgb", "depth"), ("depth", "rgb"))
 RGB_ONLY: tuple[tuple[str, str], ...] = (("rgb", "rgb"),)
@@ -63,10 +66,3 @@ class Matcher(ABC):
         """The method's resolved options, recorded with every result."""
         return dataclasses.asdict(self.options)
 
-
-def euclidean_distance(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """(n_query, n_gallery) Euclidean distances, computed in float64."""
-    q = np.asarray(query, dtype=np.float64)
-    g = np.asarray(gallery, dtype=np.float64)
-    squared = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
-    return np.sqrt(np.maximum(squared, 0.0))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from benchmark.datasets.frames import PairedFrames
 
 
 def config_hash(config: Any) -> str:
@@ -39,6 +43,8 @@ class TaskContext:
         device: ``"cpu"`` or ``"cuda"`` (``"auto"`` is resolved before the task starts).
         quiet: silence progress bars.
         run_seed: the profile's seed, from which every task's ``seed`` is derived.
+        first_fold_train: the training frames of fold 0, for settings that reproduce the
+            authors' use of split 0 on every fold (``None`` outside a run).
     """
 
     artifact_root: Path
@@ -49,6 +55,7 @@ class TaskContext:
     quiet: bool = False
     run_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    first_fold_train: Callable[[], PairedFrames] | None = None
 
     def seed_of(self, method: str) -> int:
         """The seed that the task of ``method`` on this fold gets (``seed`` for this task).

@@ -27,12 +27,12 @@ from torch import nn
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from benchmark.metrics import evaluate
 from methods.augment import CROPS, Augmentation
-from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher, euclidean_distance
+from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
-from methods.deep_data import InputEncoder, Pipeline, SampleSet, embed_images
+from methods.deep_data import DEPTH_ENCODINGS, InputEncoder, Pipeline, SampleSet, embed_images
 from methods.engine import (
+    EVAL_SCHEDULES,
     Engine,
     SoftmaxEngine,
     TrainConfig,
@@ -43,8 +43,11 @@ from methods.engine import (
 )
 from methods.networks import ARCHS, ReidNetwork, build_network
 from methods.registry import register
+from methods.validation import VALIDATIONS, Validation
 
 ARTIFACT_KIND = "deep-network"
+ZERO_PADDING_EVAL = ("as-trained", "authors")
+TRIPLET_EPOCHS = ("identities", "images")
 CHECKPOINT_NAME = "network.pt"
 
 
@@ -61,22 +64,42 @@ class DeepOptions:
             path of a torchvision ResNet state-dict file.
         embedding_dim: size of the embedding layer.
         depth_encoding: depth as network input, ``"normalised"`` (per-crop stretched
-            8-bit depth replicated to 3 channels) or ``"colormap"`` (JET).
+            8-bit depth replicated to 3 channels), ``"colormap"`` (JET) or ``"stored"``
+            (depth that is already 8-bit, as the prepared layout's JPEGs, replicated to 3
+            channels unchanged: the authors' ``.convert('RGB')``,
+            ``open-reid/reid/utils/data/preprocessor.py:40``).
         zero_padding_channels: 3 (the authors' code: RGB grey, 0, depth grey) or 2.
-        epochs: training epochs; an epoch is one pass over the training images.
-        eval_every: validation mAP every this many epochs (and after the last).
+        zero_padding_eval: where zero-padding puts depth at validation and test:
+            ``"as-trained"`` (the last channel) or ``"authors"`` (channel 0: their
+            single-root loaders send every image down the RGB branch,
+            ``open-reid/examples/softmax_loss_zp.py:68-90``, ``preprocessor.py:76-84,100-105``).
+        epochs: training epochs.
+        triplet_epoch: what an epoch of triplet training is: ``"identities"`` (each
+            training identity once, ``triplet_k`` images each, as open-reid's
+            ``RandomIdentitySampler``, ``open-reid/reid/utils/data/sampler.py:11-33``:
+            32 identities x 4 / 64 = 2 iterations on BIWI) or ``"images"`` (one pass
+            over the training images).
+        eval_every: validation every this many epochs.
+        eval_schedule: ``"authors"`` (after epochs 1, 1 + eval_every, ...: their
+            ``epoch % 10 == 0`` with 0-based epochs, ``open-reid/examples/softmax_loss.py:173``)
+            or ``"end-of-period"`` (after epochs eval_every, 2 * eval_every, ... and the
+            last).
+        validation: model-selection protocol, ``"temporal"`` or ``"authors"``
+            (:mod:`methods.validation`).
         patience: early stopping after this many validations without improvement
             (0 = train all epochs; the best validated epoch is restored either way).
         softmax_lr, softmax_batch_size, lr_step_epochs, dropout: softmax training
             (SGD with Nesterov momentum 0.9; rate x0.1 every ``lr_step_epochs``).
         backbone_lr_mult: learning-rate factor of a *pretrained* trunk in softmax
-            training (the authors' step-I script); a random trunk trains at full rate.
+            training; a random trunk trains at full rate. 1.0 is the authors' (one
+            parameter group, ``open-reid/examples/softmax_loss.py:143``).
         weight_decay: of both optimisers.
         triplet_lr, triplet_p, triplet_k, triplet_margin: triplet training (Adam,
             P x K batches, batch-hard mining, no schedule).
         augment: ``"rect-crop"`` (the authors'), ``"pad-crop"`` or ``"none"``.
         flip: random horizontal flips.
         random_erasing: probability of random erasing (0 = off).
+        amp: bfloat16 autocast on a GPU (the authors trained in fp32).
         eval_batch_size: batch size of embedding extraction.
         num_threads: torch CPU threads while training (0 = torch's default).
     """
@@ -88,14 +111,18 @@ class DeepOptions:
     embedding_dim: int = 128
     depth_encoding: str = "normalised"
     zero_padding_channels: int = 3
+    zero_padding_eval: str = "as-trained"
     epochs: int = 100
+    triplet_epoch: str = "identities"
     eval_every: int = 10
+    eval_schedule: str = "authors"
+    validation: str = "temporal"
     patience: int = 0
     softmax_lr: float = 0.1
     softmax_batch_size: int = 64
     lr_step_epochs: int = 40
     dropout: float = 0.5
-    backbone_lr_mult: float = 0.1
+    backbone_lr_mult: float = 1.0
     weight_decay: float = 5e-4
     triplet_lr: float = 2e-4
     triplet_p: int = 16
@@ -104,15 +131,20 @@ class DeepOptions:
     augment: str = "rect-crop"
     flip: bool = True
     random_erasing: float = 0.0
+    amp: bool = False
     eval_batch_size: int = 256
     num_threads: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ConfigError(f"deep option arch: expected one of {ARCHS}, got {self.arch!r}")
-        if self.depth_encoding not in ("normalised", "colormap"):
-            raise ConfigError(f"deep option depth_encoding: expected 'normalised' or "
-                              f"'colormap', got {self.depth_encoding!r}")
+        choices = {"depth_encoding": DEPTH_ENCODINGS, "zero_padding_eval": ZERO_PADDING_EVAL,
+                   "triplet_epoch": TRIPLET_EPOCHS, "eval_schedule": EVAL_SCHEDULES,
+                   "validation": VALIDATIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"deep option {name}: expected one of {allowed}, "
+                                  f"got {getattr(self, name)!r}")
         if self.zero_padding_channels not in (2, 3):
             raise ConfigError("deep option zero_padding_channels: expected 3 or 2")
         if self.augment not in CROPS:
@@ -155,73 +187,52 @@ class NetworkSpec:
         return CROSS_MODAL
 
 
-def encoder_for(spec: NetworkSpec, options: DeepOptions) -> InputEncoder:
-    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
-    return InputEncoder(spec.layout, options.depth_encoding, channels)
+def encoder_for(spec: NetworkSpec, options: DeepOptions, evaluation: bool = False
+                ) -> InputEncoder:
+    """How ``spec``'s network sees its inputs, in training or at validation/test."""
+    if spec.layout != "zero-padding":
+        return InputEncoder(spec.layout, options.depth_encoding, 3)
+    channels = options.zero_padding_channels
+    depth_slot = 0 if evaluation and options.zero_padding_eval == "authors" else channels - 1
+    return InputEncoder(spec.layout, options.depth_encoding, channels, depth_slot)
 
 
-def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str) -> Pipeline:
-    """The input pipeline of a network on ``device``."""
-    return Pipeline(encoder_for(spec, options), (options.height, options.width), device)
+def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str,
+                 evaluation: bool = False) -> Pipeline:
+    """The input pipeline of a network on ``device``, for training or for evaluation."""
+    return Pipeline(encoder_for(spec, options, evaluation), (options.height, options.width),
+                    device)
 
 
 def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
     """The engine settings of ``spec``'s loss."""
     common = {
         "epochs": options.epochs, "weight_decay": options.weight_decay,
-        "eval_every": options.eval_every, "patience": options.patience,
+        "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
+        "patience": options.patience, "amp": options.amp,
         "augmentation": Augmentation(options.augment, options.flip, options.random_erasing),
     }
     if spec.loss == "triplet":
         return TrainConfig(optimizer="adam", lr=options.triplet_lr, lr_step=0,
                            sampler="identity", p=options.triplet_p, k=options.triplet_k,
-                           **common)
+                           identity_epochs=options.triplet_epoch == "identities", **common)
     mult = options.backbone_lr_mult if options.pretrained != "none" else 1.0
     return TrainConfig(optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
                        backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
                        sampler="random", batch_size=options.softmax_batch_size, **common)
 
 
-def temporal_halves(frames: PairedFrames) -> tuple[np.ndarray, np.ndarray]:
-    """Query / gallery rows for validation: each identity's earlier and later frames.
-
-    Splitting every identity's frames in time keeps a frame's near-duplicate
-    neighbours (and its twin in the other modality) out of its own gallery.
-    """
-    query, gallery = [], []
-    for pid in np.unique(frames.pids):
-        rows = np.flatnonzero(frames.pids == pid)
-        rows = rows[np.argsort(frames.frames[rows], kind="stable")]
-        half = max(1, len(rows) // 2)
-        query.append(rows[:half])
-        gallery.append(rows[half:])
-    return np.concatenate(query), np.concatenate(gallery)
-
-
-def validation_map(network: nn.Module, pipeline: Pipeline, val: PairedFrames,
+def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validation,
                    settings: tuple[tuple[str, str], ...], batch_size: int = 256,
                    amp: bool = False) -> float:
-    """Mean over ``settings`` of the mAP of earlier frames against later frames of ``val``."""
-    query, gallery = temporal_halves(val)
-    embedded: dict[tuple[str, str], np.ndarray] = {}
-
-    def embedding(part: str, modality: str) -> np.ndarray:
-        if (part, modality) not in embedded:
-            rows = query if part == "query" else gallery
-            embedded[part, modality] = embed_images(network, pipeline,
-                                                    val.images(modality)[np.sort(rows)],
-                                                    modality, batch_size, amp)
-        return embedded[part, modality]
-
-    query_ids, gallery_ids = val.pids[np.sort(query)], val.pids[np.sort(gallery)]
-    scores = []
-    for q_mod, g_mod in settings:
-        dist = euclidean_distance(embedding("query", q_mod), embedding("gallery", g_mod))
-        scores.append(evaluate(dist, query_ids, gallery_ids)["mAP"])
-    return float(np.mean(scores))
+    """Mean validation mAP of ``network`` over ``settings`` (see :mod:`methods.validation`)."""
+    images = validation.val
+    embeddings = {m: embed_images(network, pipeline, images.images(m), m, batch_size, amp)
+                  for m in dict.fromkeys(mod for setting in settings for mod in setting)}
+    return float(np.mean(validation.scores(embeddings, settings)))
 
 
-def _fingerprint(frames: PairedFrames) -> str:
+def frames_fingerprint(frames: PairedFrames) -> str:
     """A short hash of which frames (identity, sequence, time step) a set holds."""
     digest = hashlib.sha256()
     for array in (frames.pids, frames.sequences, frames.frames):
@@ -233,7 +244,7 @@ def artifact_key(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
                  val: PairedFrames, seed: int) -> dict[str, Any]:
     """Everything that decides a trained network's weights."""
     return {"spec": dataclasses.asdict(spec), "options": options.training_key(),
-            "train": _fingerprint(train), "val": _fingerprint(val), "seed": seed,
+            "train": frames_fingerprint(train), "val": frames_fingerprint(val), "seed": seed,
             "crop_size": list(train.image_size)}
 
 
@@ -269,7 +280,6 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
     path = folder / CHECKPOINT_NAME
     samples = SampleSet.of(train, spec.modalities)
     device = context.device
-    pipeline = pipeline_for(spec, options, device)
     if path.is_file():
         state, meta = load_checkpoint(path)
         network = _new_network(spec, options, int(meta["num_classes"]), "none")
@@ -282,15 +292,18 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
     try:
         with seeded(seed, device):
             network = _new_network(spec, options, samples.num_classes, options.pretrained)
-            amp = device == "cuda"
+            amp = options.amp and device == "cuda"
+            validation = Validation(val, options.validation, seed)
+            eval_pipeline = pipeline_for(spec, options, device, evaluation=True)
 
             def validate(model: nn.Module) -> float:
-                return validation_map(model, pipeline, val, spec.settings,
+                return validation_map(model, eval_pipeline, validation, spec.settings,
                                       options.eval_batch_size, amp)
 
             engine_cls = _engine_class(spec.loss)
             extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
-            engine = engine_cls(network, samples, pipeline, train_config(spec, options),
+            engine = engine_cls(network, samples, pipeline_for(spec, options, device),
+                                train_config(spec, options),
                                 seed=seed, validate=validate, quiet=context.quiet,
                                 **extra)
             result = engine.fit()
@@ -350,9 +363,10 @@ class DeepMatcher(Matcher):
             raise ValueError(f"{self.name} embeds {self.spec.modalities} images, "
                              f"not {modality!r}")
         device = self.context.device
-        pipeline = pipeline_for(self.spec, self.options, device)
+        pipeline = pipeline_for(self.spec, self.options, device, evaluation=True)
         return embed_images(self.network, pipeline, images, modality,
-                            self.options.eval_batch_size, amp=device == "cuda")
+                            self.options.eval_batch_size,
+                            amp=self.options.amp and device == "cuda")
 
 
 def _single_modal(modality: str, loss: str) -> type[DeepMatcher]:

@@ -9,14 +9,16 @@ Input layouts (:class:`InputEncoder`):
 
 - ``"image"``: RGB as is; depth per-crop stretched to 8 bits
   (:func:`features.depth.normalise_depth`) and either replicated to three channels
-  (``depth_encoding="normalised"``, as the authors' 8-bit depth JPEGs) or coloured with
-  OpenCV's JET map (``"colormap"``).
+  (``depth_encoding="normalised"``) or coloured with OpenCV's JET map (``"colormap"``);
+  or, for depth that is already 8-bit (the prepared layout's JPEGs), replicated to three
+  channels as stored (``"stored"``: the authors' ``Image.open(...).convert('RGB')``).
 - ``"zero-padding"`` (Wu et al., ICCV 2017, as the authors' code): RGB turned grey
   (ITU-R 601 luma, as PIL's ``convert("L")``) goes to channel 0, the grey depth to the
   last channel, the other channel(s) are zero. With three channels the layout is
   (RGB grey, 0, depth grey), all normalised with the ImageNet mean/std, so the zeros
   become per-channel constants; with two channels it is (RGB grey, depth grey),
-  normalised with the red and blue channels' statistics.
+  normalised with the red and blue channels' statistics. ``depth_slot`` moves the depth
+  to another channel (0 reproduces the authors' test-time layout).
 
 Both modalities use the ImageNet mean/std.
 """
@@ -38,6 +40,21 @@ from methods.augment import IMAGENET_MEAN, IMAGENET_STD, Augmentation
 MODALITY_CODES = {"rgb": 0, "depth": 1}
 LAYOUTS = ("image", "zero-padding")
 LUMA = (0.299, 0.587, 0.114)
+DEPTH_ENCODINGS = ("normalised", "colormap", "stored")
+
+
+def stored_grey(depth: torch.Tensor) -> torch.Tensor:
+    """(b, h, w) depth already stored as 8-bit grey levels -> float 0-255, unchanged.
+
+    Raises ``ValueError`` on values above 255 (millimetres need an encoding that
+    stretches them, e.g. ``"normalised"``).
+    """
+    grey = depth.to(torch.float32)
+    if grey.numel() and float(grey.max()) > 255:
+        raise ValueError(f"depth_encoding 'stored' takes 8-bit depth (the prepared layout's "
+                         f"images), but this depth goes up to {float(grey.max()):.0f}; use "
+                         f"depth_encoding = \"normalised\" for depth in millimetres")
+    return grey
 
 
 def depth_grey(depth: torch.Tensor) -> torch.Tensor:
@@ -72,18 +89,21 @@ class InputEncoder:
 
     Attributes:
         layout: ``"image"`` or ``"zero-padding"`` (see the module docstring).
-        depth_encoding: ``"normalised"`` or ``"colormap"`` (``"image"`` layout only).
+        depth_encoding: ``"normalised"``, ``"colormap"`` (``"image"`` layout only) or
+            ``"stored"``.
         channels: 3, or 2 for the two-channel zero-padding input.
+        depth_slot: zero-padding's depth channel; ``None`` = the last one.
     """
 
     layout: str = "image"
     depth_encoding: str = "normalised"
     channels: int = 3
+    depth_slot: int | None = None
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown input layout {self.layout!r}; expected {LAYOUTS}")
-        if self.depth_encoding not in ("normalised", "colormap"):
+        if self.depth_encoding not in DEPTH_ENCODINGS:
             raise ValueError(f"unknown depth encoding {self.depth_encoding!r}")
         if self.channels not in (2, 3) or (self.channels == 2 and self.layout == "image"):
             raise ValueError(f"{self.layout!r} input cannot have {self.channels} channels")
@@ -104,9 +124,10 @@ class InputEncoder:
             luma = torch.tensor(LUMA, device=rgb.device).view(1, 3, 1, 1)
             return self._padded((rgb * luma).sum(1) / 255.0, slot=0)
         if modality == "depth":
-            grey = depth_grey(images)
+            grey = stored_grey(images) if self.depth_encoding == "stored" else depth_grey(images)
             if self.layout == "zero-padding":
-                return self._padded(grey / 255.0, slot=self.channels - 1)
+                slot = self.channels - 1 if self.depth_slot is None else self.depth_slot
+                return self._padded(grey / 255.0, slot=slot)
             if self.depth_encoding == "colormap":
                 table = torch.from_numpy(jet_table()).to(grey.device, torch.float32)
                 return table[grey.to(torch.long)].permute(0, 3, 1, 2) / 255.0

@@ -38,6 +38,7 @@ from methods.deep import (
     DeepOptions,
     NetworkSpec,
     artifact_key,
+    frames_fingerprint,
     pipeline_for,
     train_or_load_step1,
 )
@@ -56,11 +57,13 @@ from methods.distillation_parts import (
 from methods.engine import TrainConfig, load_checkpoint, save_checkpoint, seeded
 from methods.networks import ReidNetwork
 from methods.registry import register
+from methods.validation import Validation
 
 ARTIFACT_KIND = "distillation-network"
 CHECKPOINT_NAME = "student.pt"
 DIRECTIONS = {"depth2rgb": ("depth", "rgb"), "rgb2depth": ("rgb", "depth")}
 FREEZE_SWEEP = ("layer1", "layer2", "layer3", "layer4")
+TRAIN_SPLITS = ("fold", "split-0")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,15 @@ class DistillationOptions(DeepOptions):
         distill_eval_every: validate (sum of both cross-modal mAPs on the validation
             identities) every this many epochs and after the last; the best is kept.
         distill_augment, distill_flip: augmentation of G's inputs (the authors' rect
-            crop, no flip); F's targets are its embeddings of the unaugmented frames.
+            crop and random flip, ``transfer-reid/retrainer.py:239-244``); F's targets
+            are its embeddings of the unaugmented frames.
+        distill_dropout: dropout in G while it learns (the authors' 0.5, see
+            :class:`~methods.distillation_parts.StudentNetwork`).
+        distill_train_split: whose identities G learns on: ``"fold"`` (the fold's own
+            training identities) or ``"split-0"`` (the authors' code: split 0's training
+            list on every fold, ``transfer-reid/gt_extractor.py:75``, so on folds 1-2 G
+            also learns on identities of the fold's validation and test sets). F is the
+            fold's own step-I network either way.
     """
 
     freeze_from: str = "layer3"
@@ -104,7 +115,9 @@ class DistillationOptions(DeepOptions):
     distill_batch_size: int = 64
     distill_eval_every: int = 1
     distill_augment: str = "rect-crop"
-    distill_flip: bool = False
+    distill_flip: bool = True
+    distill_dropout: float = 0.5
+    distill_train_split: str = "fold"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,6 +127,11 @@ class DistillationOptions(DeepOptions):
         if self.loss_reduction not in REDUCTIONS:
             raise ConfigError(f"distillation option loss_reduction: expected one of "
                               f"{REDUCTIONS}, got {self.loss_reduction!r}")
+        if self.distill_train_split not in TRAIN_SPLITS:
+            raise ConfigError(f"distillation option distill_train_split: expected one of "
+                              f"{TRAIN_SPLITS}, got {self.distill_train_split!r}")
+        if not 0.0 <= self.distill_dropout < 1.0:
+            raise ConfigError("distillation option distill_dropout must be in [0, 1)")
         if self.distill_augment not in CROPS:
             raise ConfigError(f"distillation option distill_augment: expected one of {CROPS}")
         if min(self.distill_epochs, self.distill_batch_size, self.distill_eval_every) < 1:
@@ -181,19 +199,22 @@ class Distillation(Matcher):
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.freeze_from)
         student = StudentNetwork(teacher, frozen_modules(teacher, module),
-                                 fixed_bn=options.frozen_bn == "fixed")
+                                 fixed_bn=options.frozen_bn == "fixed",
+                                 dropout=options.distill_dropout)
+        learn_on = self.student_training_frames(train)
         seed = self.training_seed()
         step1_key = artifact_key(NetworkSpec((self.source,), self.loss), deep, train, val,
                                  step1_seed)
         own = {k: v for k, v in options.training_key().items() if k not in step1_key["options"]}
         key = {"step1": step1_key, "source": self.source, "target": self.target,
-               "distillation": {**own, "freeze_from": module}, "seed": seed}
+               "distillation": {**own, "freeze_from": module}, "seed": seed,
+               "learn_on": frames_fingerprint(learn_on)}
         path = self.context.artifact_dir(ARTIFACT_KIND, key) / CHECKPOINT_NAME
         if path.is_file():
             state, _ = load_checkpoint(path)
             student.load_state_dict(state)
         else:
-            result = self._train(student, train, val, seed)
+            result = self._train(student, learn_on, val, seed)
             save_checkpoint(path, student, {"key": key, "frozen": student.frozen,
                                             "trainable": student.trainable_names(),
                                             "result": result})
@@ -201,16 +222,26 @@ class Distillation(Matcher):
         self.checkpoint = path
         return self
 
+    def student_training_frames(self, train: PairedFrames) -> PairedFrames:
+        """The frames G learns on: the fold's, or fold 0's (``distill_train_split``)."""
+        if self.options.distill_train_split == "fold" or self.context.fold == 0:
+            return train
+        if self.context.first_fold_train is None:
+            raise ConfigError("distill_train_split = \"split-0\" needs the runner's fold 0 "
+                              "(TaskContext.first_fold_train)")
+        return self.context.first_fold_train()
+
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
         pipeline = pipeline_for(NetworkSpec((self.target,), self.loss), options.deep(), device)
-        amp = device == "cuda"
+        amp = options.amp and device == "cuda"
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,
                                                 options.eval_batch_size, amp))
-        validate = CrossModalValidator(self.teacher, pipeline, val, self.source, self.target,
-                                       options.eval_batch_size, amp)
+        validate = CrossModalValidator(self.teacher, pipeline,
+                                       Validation(val, options.validation, seed),
+                                       self.source, self.target, options.eval_batch_size, amp)
         threads = torch.get_num_threads()
         if options.num_threads > 0:
             torch.set_num_threads(options.num_threads)
@@ -236,7 +267,8 @@ class Distillation(Matcher):
         pipeline = pipeline_for(NetworkSpec((modality,), self.loss), self.options.deep(),
                                 device)
         return embed_images(network, pipeline, images, modality,
-                            self.options.eval_batch_size, amp=device == "cuda")
+                            self.options.eval_batch_size,
+                            amp=self.options.amp and device == "cuda")
 
 
 def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any] | None = None,

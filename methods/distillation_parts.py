@@ -23,14 +23,11 @@ import torch
 import torchvision
 from torch import nn
 
-from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from benchmark.metrics import evaluate
-from methods.base import euclidean_distance
-from methods.deep import temporal_halves
 from methods.deep_data import Batch, Pipeline, embed_images
 from methods.engine import Engine
-from methods.networks import ReidNetwork, build_backbone
+from methods.networks import ReidNetwork, SoftmaxHead, build_backbone
+from methods.validation import Validation
 
 REDUCTIONS = ("sum", "mean", "per-sample")
 FROZEN_BN = ("adapt", "fixed")
@@ -98,13 +95,23 @@ class StudentNetwork(ReidNetwork):
     mode, so their BatchNorm running statistics and dropout are fixed too; otherwise
     they follow the network's mode (the authors' code: statistics keep adapting).
     The state dict has :class:`ReidNetwork`'s keys.
+
+    ``dropout`` > 0 is the authors' G, built with dropout 0.5 and in train mode while it
+    learns (``transfer-reid/transfer-reid.py:57,80``, ``retrainer.py:66-71``): open-reid's
+    ResNet applies it after the embedding layer's ReLU
+    (``open-reid/reid/models/resnet.py:84-85``), so for a softmax F it drops entries of
+    the regressed 128-d embedding and for a triplet F entries of the 1024-d hidden layer
+    before the last linear layer. Active in train mode only, and not with ``fixed_bn``
+    (the head is frozen and fixed then).
     """
 
-    def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool) -> None:
+    def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool,
+                 dropout: float = 0.0) -> None:
         clone = copy.deepcopy(teacher)
         super().__init__(clone.backbone, clone.head)
         self.frozen = list(frozen)
         self.fixed_bn = fixed_bn
+        self.dropout = dropout
         for parameter in self.parameters():
             parameter.requires_grad_(True)
         modules = dict(self.named_modules())
@@ -119,6 +126,16 @@ class StudentNetwork(ReidNetwork):
             for name in self.frozen:
                 modules[name].eval()
         return self
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not (self.training and self.dropout > 0 and not self.fixed_bn):
+            return super().forward(x)
+        head = self.head
+        hidden = torch.relu(head.feat_bn(head.feat(self.pooled(x))))
+        hidden = nn.functional.dropout(hidden, self.dropout, training=True)
+        if isinstance(head, SoftmaxHead):
+            return hidden, None
+        return head.embedding(hidden), None
 
     def trainable_names(self) -> list[str]:
         """Names of the parameters step II trains."""
@@ -191,30 +208,23 @@ class DistillationEngine(Engine):
 class CrossModalValidator:
     """Sum of the two cross-modal validation mAPs: F embeds the source, G the target.
 
-    Validation identities are split in time (:func:`methods.deep.temporal_halves`);
-    F's embeddings are computed once.
+    The protocol is :class:`methods.validation.Validation`'s; F's embeddings are
+    computed once.
     """
 
-    def __init__(self, teacher: nn.Module, pipeline: Pipeline, val: PairedFrames,
+    def __init__(self, teacher: nn.Module, pipeline: Pipeline, validation: Validation,
                  source: str, target: str, batch_size: int = 256, amp: bool = False) -> None:
-        query, gallery = temporal_halves(val)
-        self.query, self.gallery = np.sort(query), np.sort(gallery)
-        self.query_ids, self.gallery_ids = val.pids[self.query], val.pids[self.gallery]
-        self.target_images = val.images(target)
+        self.validation = validation
         self.pipeline, self.batch_size, self.amp = pipeline, batch_size, amp
-        source_images = val.images(source)
-        self.source_query = self._embed(teacher, source_images[self.query], source)
-        self.source_gallery = self._embed(teacher, source_images[self.gallery], source)
-        self.target = target
+        self.source, self.target = source, target
+        self.source_embedding = self._embed(teacher, source)
 
-    def _embed(self, network: nn.Module, images: np.ndarray, modality: str) -> np.ndarray:
-        return embed_images(network, self.pipeline, images, modality, self.batch_size,
-                            self.amp)
+    def _embed(self, network: nn.Module, modality: str) -> np.ndarray:
+        return embed_images(network, self.pipeline, self.validation.val.images(modality),
+                            modality, self.batch_size, self.amp)
 
     def __call__(self, student: nn.Module) -> float:
-        target_query = self._embed(student, self.target_images[self.query], self.target)
-        target_gallery = self._embed(student, self.target_images[self.gallery], self.target)
-        score = 0.0
-        for q, g in ((self.source_query, target_gallery), (target_query, self.source_gallery)):
-            score += evaluate(euclidean_distance(q, g), self.query_ids, self.gallery_ids)["mAP"]
-        return score
+        embeddings = {self.source: self.source_embedding,
+                      self.target: self._embed(student, self.target)}
+        settings = ((self.source, self.target), (self.target, self.source))
+        return float(sum(self.validation.scores(embeddings, settings)))

@@ -7,7 +7,9 @@ subclasses it and overrides a single step, :meth:`Engine.compute_loss` (the loss
 one batch), as :class:`SoftmaxEngine` and :class:`TripletEngine` do.
 
 An *epoch* is ``iterations_per_epoch`` batches, by default one pass over the
-training images (``len(samples) // batch_size``), whichever sampler draws them.
+training images (``len(samples) // batch_size``), whichever sampler draws them; with
+``identity_epochs`` a P x K epoch is each training identity once (``identities // p``
+batches), as open-reid's ``RandomIdentitySampler``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from methods.losses import batch_hard_triplet_loss
 from methods.samplers import IdentityBatches, RandomBatches
 
 Validator = Callable[[nn.Module], float]
+EVAL_SCHEDULES = ("authors", "end-of-period")
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,13 @@ class TrainConfig:
             (P x K batches of ``p`` identities with ``k`` images each).
         batch_size: batch size of the random sampler.
         p, k: the identity sampler's batch composition.
-        iterations_per_epoch: batches per epoch; 0 = one pass over the samples.
-        eval_every: validate every this many epochs (and after the last one).
+        iterations_per_epoch: batches per epoch; 0 = one pass over the samples, or over
+            the identities with ``identity_epochs``.
+        identity_epochs: with the identity sampler, an epoch draws each identity once.
+        eval_every: validate every this many epochs.
+        eval_schedule: ``"end-of-period"``: after epochs ``eval_every``, 2 x ``eval_every``,
+            ... and the last; ``"authors"``: after epochs 1, 1 + ``eval_every``, ...
+            (open-reid's ``epoch % eval_every == 0`` with 0-based epochs).
         patience: stop after this many validations without improvement (0 = never).
         augmentation: the training-batch augmentation.
         amp: bfloat16 autocast on CUDA (ignored on the CPU).
@@ -72,7 +80,9 @@ class TrainConfig:
     p: int = 16
     k: int = 4
     iterations_per_epoch: int = 0
+    identity_epochs: bool = False
     eval_every: int = 10
+    eval_schedule: str = "end-of-period"
     patience: int = 0
     augmentation: Augmentation = field(default_factory=Augmentation)
     amp: bool = True
@@ -84,6 +94,14 @@ class TrainConfig:
             raise ValueError(f"unknown sampler {self.sampler!r}")
         if self.epochs < 1 or self.eval_every < 1:
             raise ValueError("epochs and eval_every must be >= 1")
+        if self.eval_schedule not in EVAL_SCHEDULES:
+            raise ValueError(f"unknown eval_schedule {self.eval_schedule!r}")
+
+    def validates_after(self, epoch: int) -> bool:
+        """Whether the model is validated after ``epoch`` (1-based) epochs."""
+        if self.eval_schedule == "authors":
+            return (epoch - 1) % self.eval_every == 0
+        return epoch % self.eval_every == 0 or epoch == self.epochs
 
 
 @dataclass
@@ -154,6 +172,8 @@ class Engine:
     def iterations_per_epoch(self) -> int:
         if self.config.iterations_per_epoch > 0:
             return self.config.iterations_per_epoch
+        if self.config.identity_epochs and isinstance(self.sampler, IdentityBatches):
+            return max(1, len(self.sampler.identities) // self.sampler.p)
         return max(1, len(self.samples) // self.sampler.batch_size)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
@@ -192,8 +212,7 @@ class Engine:
             loss = self.train_epoch()
             record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": lr}
             result.epochs_run = epoch + 1
-            last = epoch + 1 == cfg.epochs
-            if self.validate is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
+            if self.validate is not None and cfg.validates_after(epoch + 1):
                 score = float(self.validate(self.model))
                 record["val"] = score
                 if result.best_score is None or score > result.best_score:
@@ -217,7 +236,8 @@ class Engine:
 
     def _sampler(self, rng: np.random.Generator) -> RandomBatches | IdentityBatches:
         if self.config.sampler == "identity":
-            return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng)
+            return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng,
+                                   cover=self.config.identity_epochs)
         return RandomBatches(len(self.samples), self.config.batch_size, rng)
 
     def _optimizer(self) -> torch.optim.Optimizer:

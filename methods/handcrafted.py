@@ -25,9 +25,10 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmark.datasets.frames import MODALITIES, PairedFrames
+from benchmark.distance import euclidean_distance
 from benchmark.errors import ConfigError
 from features.depth import DEPTH_ENCODINGS, depth_to_image
-from methods.base import CROSS_MODAL, Matcher, euclidean_distance
+from methods.base import CROSS_MODAL, Matcher
 from methods.context import TaskContext
 from methods.feature_store import FeatureStore
 from methods.registry import register

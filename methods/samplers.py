@@ -37,10 +37,14 @@ class IdentityBatches:
     Identities are drawn without replacement within a batch; samples of an identity
     without replacement where it has at least ``k`` (else with replacement). With
     fewer than ``p`` identities, every batch holds all of them. Samples of a batch are
-    grouped by identity, in the order drawn.
+    grouped by identity, in the order drawn. With ``cover``, identities are taken from
+    a reshuffled queue instead, so ``len(identities) // p`` consecutive batches hold
+    every identity once (open-reid's ``RandomIdentitySampler``; a remainder smaller
+    than ``p`` is dropped, as their ``drop_last``).
     """
 
-    def __init__(self, labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> None:
+    def __init__(self, labels: np.ndarray, p: int, k: int, rng: np.random.Generator,
+                 cover: bool = False) -> None:
         if p < 2 or k < 2:
             raise ValueError(f"a P x K batch needs p >= 2 and k >= 2, got {p} x {k}")
         labels = np.asarray(labels)
@@ -53,6 +57,8 @@ class IdentityBatches:
         self.p = min(p, len(self.identities))
         self.k = k
         self.rng = rng
+        self.cover = cover
+        self._queue = np.zeros(0, dtype=np.int64)
 
     @property
     def batch_size(self) -> int:
@@ -61,8 +67,18 @@ class IdentityBatches:
     def batches(self, count: int) -> Iterator[np.ndarray]:
         """The next ``count`` batches."""
         for _ in range(count):
-            chosen = self.rng.choice(len(self.identities), size=self.p, replace=False)
-            yield np.concatenate([
-                self.rng.choice(self.members[i], size=self.k,
-                                replace=len(self.members[i]) < self.k)
-                for i in chosen])
+            yield self._batch(self._identities())
+
+    def _identities(self) -> np.ndarray:
+        if not self.cover:
+            return self.rng.choice(len(self.identities), size=self.p, replace=False)
+        if len(self._queue) < self.p:
+            self._queue = self.rng.permutation(len(self.identities))
+        chosen, self._queue = self._queue[:self.p], self._queue[self.p:]
+        return chosen
+
+    def _batch(self, chosen: np.ndarray) -> np.ndarray:
+        return np.concatenate([
+            self.rng.choice(self.members[i], size=self.k,
+                            replace=len(self.members[i]) < self.k)
+            for i in chosen])

@@ -90,3 +90,14 @@ def test_bad_input():
         evaluate(np.zeros((1, 1)), np.array([0]), np.array([1]))
     with pytest.raises(ValueError, match="NaN"):
         evaluate(np.full((1, 1), np.nan), np.array([0]), np.array([0]))
+
+
+def test_excluded_items_leave_the_ranking():
+    dist = np.array([[0.1, 0.2, 0.3, 0.4]])
+    ids_q, ids_g = np.array([1]), np.array([1, 2, 1, 2])
+    exclude = np.array([[True, False, False, False]])
+    # without item 0: ranking 2 (id2), 1 (id1), 2: the match is second, AP 1/2
+    scores = evaluate(dist, ids_q, ids_g, exclude=exclude)
+    assert scores["rank1"] == 0.0 and scores["mAP"] == pytest.approx(0.5)
+    everything = evaluate(dist, ids_q, ids_g)
+    assert everything["mAP"] == pytest.approx((1 + 2 / 3) / 2)

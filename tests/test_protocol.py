@@ -63,9 +63,56 @@ def test_matches_manual_trial_loop():
         keep = np.array([not any(pids[i] == pids[c] and frames[i] == frames[c]
                                  for c in chosen) for i in range(30)])
         d = np.linalg.norm(query[keep][:, None] - gallery[chosen][None], axis=2)
-        expected.append(evaluate(d, pids[keep], pids[chosen])["mAP"])
-    assert result["mAP"] == pytest.approx(np.mean(expected))
-    assert [t["mAP"] for t in result["trials"]] == pytest.approx(expected)
+        expected.append(evaluate(d, pids[keep], pids[chosen])["rank1"])
+    assert result["rank1"] == pytest.approx(np.mean(expected))
+    assert [t["rank1"] for t in result["trials"]] == pytest.approx(expected)
+
+
+def brute_force_ap(dist_row, relevant, excluded):
+    """AP by the textbook definition, one query, pessimistic ties, by explicit loops."""
+    items = [j for j in range(len(dist_row)) if not excluded[j]]
+    # pessimistic: among equal distances, non-matches come first
+    items.sort(key=lambda j: (dist_row[j], relevant[j]))
+    hits, total = 0, 0.0
+    for position, j in enumerate(items, start=1):
+        if relevant[j]:
+            hits += 1
+            total += hits / position
+    return total / hits if hits else None
+
+
+def test_map_is_multi_shot_and_equals_brute_force_ap():
+    pids, frames = make_pairs(n_ids=5, per_id=4)
+    rng = np.random.default_rng(11)
+    query = rng.normal(size=(20, 3))
+    gallery = np.round(rng.normal(size=(20, 3)), 1)  # rounding makes some ties
+    gallery[3] = gallery[2]
+    result = single_shot(query, pids, frames, gallery, pids, frames, trials=3, seed=2)
+    dist = np.linalg.norm(query[:, None] - gallery[None], axis=2)
+    aps = []
+    for i in range(20):
+        excluded = [pids[j] == pids[i] and frames[j] == frames[i] for j in range(20)]
+        relevant = [pids[j] == pids[i] for j in range(20)]
+        aps.append(brute_force_ap(dist[i], relevant, excluded))
+    assert result["mAP"] == pytest.approx(np.mean(aps), abs=1e-12)
+    assert result["map_queries"] == 20
+    # independent of the gallery draws
+    other = single_shot(query, pids, frames, gallery, pids, frames, trials=3, seed=99)
+    assert other["mAP"] == result["mAP"]
+
+
+def test_single_modal_map_leaves_the_query_itself_out():
+    pids, frames = make_pairs(n_ids=3, per_id=2)
+    emb = np.array([[0.0], [1.0], [10.0], [11.0], [20.0], [21.0]])
+    # each query's nearest other image is its own identity's: AP 1 for all
+    result = single_shot(emb, pids, frames, emb, pids, frames, same_modality=True)
+    assert result["mAP"] == pytest.approx(1.0)
+    shifted = np.array([[0.0], [12.0], [5.0], [30.0], [40.0], [41.0]])
+    # query 0 (0): 5 (id1) then 12 (id0): AP 1/2; query 1 (12): 5 (id1), 0 (id0): 1/2;
+    # query 2 (5): 0, 12 (id0), then 30 (id1): 1/3; query 3 (30): 40, 41, 12, then 5: 1/4;
+    # queries 4 and 5 find each other first: 1
+    result = single_shot(shifted, pids, frames, shifted, pids, frames, same_modality=True)
+    assert result["mAP"] == pytest.approx((0.5 + 0.5 + 1 / 3 + 0.25 + 1 + 1) / 6)
 
 
 def test_seed_determinism():

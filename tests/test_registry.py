@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from benchmark.config import load_profile
+from benchmark.distance import euclidean_distance
 from benchmark.errors import ConfigError
 from benchmark.runner import Paths, run_profile
 from methods import registry
-from methods.base import Matcher, euclidean_distance
+from methods.base import Matcher
 from methods.registry import available_methods, get_method, register
 
 PLUGIN = '''

@@ -26,7 +26,8 @@ def test_run_writes_one_record_per_method_and_fold(tmp_path, toy_profile_file):
     record = json.loads(files[0].read_text())
     result = record["results"]["rgb->depth"]
     assert len(result["trials"]) == 3
-    assert result["mAP"] == pytest.approx(np.mean([t["mAP"] for t in result["trials"]]))
+    assert result["rank1"] == pytest.approx(np.mean([t["rank1"] for t in result["trials"]]))
+    assert 0 < result["mAP"] <= 1 and result["map_queries"] == record["counts"]["test"]
     assert set(record["results"]) == {"rgb->depth", "depth->rgb"}
     assert record["provenance"]["versions"]["numpy"]
     assert record["seeds"]["protocol"] != record["seeds"]["method"]
