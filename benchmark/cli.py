@@ -72,22 +72,41 @@ def _paths(args: argparse.Namespace):
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from benchmark.executors import execute, waves
+    from benchmark.executors import execute
 
     profile = profile_from_args(args)
     paths = _paths(args)
     if args.dry_run:
-        store = paths.record_store(profile)
-        for number, wave in enumerate(waves(profile)):
-            for task in wave:
-                done = store.read(profile.run.dataset, task.method, task.fold) is not None
-                print(f"wave {number}: {profile.run.dataset} {task.method} fold {task.fold}"
-                      f"{' (record exists)' if done else ''} [{args.executor}]")
+        _print_plan(profile, paths, args.executor, args.json)
         return 0
     execute(profile, paths, args.executor, quiet=args.quiet, force=args.force)
     if not args.no_tables:
         _write_tables(profile, paths, with_paper=False, fmt="files")
     return 0
+
+
+def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
+    """The tasks a run would do; with ``as_json`` each with its fully resolved options."""
+    from benchmark.executors import waves
+    from benchmark.runner import resolved_options
+
+    store = paths.record_store(profile)
+    plan = []
+    for number, wave in enumerate(waves(profile)):
+        for task in wave:
+            done = store.read(profile.run.dataset, task.method, task.fold) is not None
+            plan.append({"wave": number, "dataset": profile.run.dataset,
+                         "method": task.method, "fold": task.fold, "record_exists": done})
+    if as_json:
+        options = {name: resolved_options(profile, name) for name in profile.run.methods}
+        print(json.dumps({"profile": profile.name, "source": profile.source,
+                          "run": profile.to_dict()["run"], "dataset": profile.dataset,
+                          "tasks": [{**t, "options": options[t["method"]]} for t in plan]},
+                         indent=1, default=str))
+        return
+    for t in plan:
+        print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}"
+              f"{' (record exists)' if t['record_exists'] else ''} [{executor}]")
 
 
 def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str) -> None:
@@ -158,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute finished tasks")
     run.add_argument("--no-tables", action="store_true", help="skip writing tables")
     run.add_argument("--dry-run", action="store_true", help="list the tasks and stop")
+    run.add_argument("--json", action="store_true",
+                     help="with --dry-run: JSON, each task with its resolved options")
     run.add_argument("--executor", choices=("local", "slurm"), default="local",
                      help="run tasks in this process or as Slurm jobs (needs the "
                           "'cluster' extra)")

@@ -26,7 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PROFILE_NAMES = ("smoke", "quick", "paper", "ablation")
+PROFILE_NAMES = ("smoke", "quick", "paper", "paper-corrected", "ablation")
 DEFAULT_PROFILE = "quick"
 _SECTIONS = ("run", "dataset", "options", "cluster")
 

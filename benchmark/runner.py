@@ -7,6 +7,7 @@ rerun skips every task whose record was made from the same configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from benchmark.config import Profile
 from benchmark.datasets.base import Dataset, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.options import build_options
 from benchmark.protocol import EVALUATION_VERSION, single_shot
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
@@ -90,6 +92,14 @@ def plan_tasks(profile: Profile) -> list[Task]:
     for name in names:
         visit(name, ())
     return [Task(name, k) for name in order for k in range(profile.run.folds)]
+
+
+def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
+    """Every option ``method`` runs with under ``profile``: defaults, sections, pins."""
+    cls = get_method(method)
+    given = {**profile.method_options(method, cls.option_group), **getattr(cls, "pinned", {})}
+    options = build_options(cls.Options, given, f"{profile.source}: method {method!r}")
+    return dataclasses.asdict(options)
 
 
 def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matcher],

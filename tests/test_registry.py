@@ -96,7 +96,7 @@ def test_euclidean_distance_matches_direct_formula():
     np.testing.assert_allclose(euclidean_distance(q, g), direct, atol=1e-12)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "paper", "ablation"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper", "paper-corrected", "ablation"])
 def test_every_method_of_the_builtin_profiles_is_registered(profile):
     from benchmark.config import load_profile
     from benchmark.runner import plan_tasks
