@@ -52,7 +52,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
                            batch_size: int = 32, loss: str = "softmax",
                            modality: str = "depth", iterations: int = 10, repeats: int = 3,
                            device: str = "cpu", frames: PairedFrames | None = None,
-                           seed: int = 0) -> dict[str, Any]:
+                           seed: int = 0, amp: bool = False) -> dict[str, Any]:
     """Images/s of the engine's training loop and of bare training steps.
 
     Args:
@@ -64,6 +64,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
         repeats: alternating runs of both; the fastest run of each counts.
         device: ``"cpu"`` or ``"cuda"``.
         frames: the crops to read (default: random crops, 128x64, memory-mapped).
+        amp: bfloat16 autocast on a GPU (the ``amp`` deep option).
 
     Returns:
         ``loop_images_per_s``, ``bare_images_per_s``, ``overhead`` (fraction of the
@@ -79,7 +80,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
             optimizer="sgd" if loss == "softmax" else "adam",
             sampler="random" if loss == "softmax" else "identity",
             batch_size=batch_size, p=max(2, batch_size // 4), k=4,
-            augmentation=Augmentation("rect-crop", True, 0.5))
+            augmentation=Augmentation("rect-crop", True, 0.5), amp=amp)
         engine_cls = SoftmaxEngine if loss == "softmax" else TripletEngine
         with seeded(seed, device):
             model = build_network(arch, loss, num_classes=samples.num_classes)
@@ -123,7 +124,8 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
     loop_rate = iterations * batch_images / min(loop_s)
     return {
         "arch": arch, "input_size": [height, width], "batch_size": batch_images,
-        "loss": loss, "modality": modality, "device": device, "iterations": iterations,
+        "loss": loss, "modality": modality, "device": device, "amp": amp,
+        "iterations": iterations,
         "threads": torch.get_num_threads(),
         "bare_images_per_s": round(bare_rate, 1),
         "loop_images_per_s": round(loop_rate, 1),
@@ -144,10 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on a GPU")
     args = parser.parse_args(argv)
     result = measure_training_speed(args.arch, args.height, args.width, args.batch_size,
                                     args.loss, args.modality, args.iterations, args.repeats,
-                                    args.device)
+                                    args.device, amp=args.amp)
     print(json.dumps(result, indent=2))
 
 
