@@ -106,7 +106,9 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
     Returns:
         ``rank1``, ``rank5``, ``rank10`` (mean over trials), ``mAP`` (multi-shot, see
         the module docstring), all fractions; ``map_queries``, the queries it averages;
-        and ``trials``, the per-trial rank dicts. The ``authors-code`` protocol returns
+        and ``trials``, the per-trial rank dicts (with ``single_shot_mAP``, the mAP over
+        that trial's single-shot gallery, as earlier versions reported it, for
+        comparison only). The ``authors-code`` protocol returns
         its own definitions (mAP per trial over its sampled gallery).
     """
     if protocol not in PROTOCOLS:
@@ -139,7 +141,8 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
                           gallery_frames[chosen])
         distmat = distance(query_emb, gallery_emb[chosen])[keep]  # no copy of the queries
         scores = evaluate(distmat, query_pids[keep], gallery_pids[chosen])
-        per_trial.append({k: scores[k] for k in (*RANK_METRICS, "num_valid", "num_skipped")})
+        per_trial.append({**{k: scores[k] for k in (*RANK_METRICS, "num_valid", "num_skipped")},
+                          "single_shot_mAP": scores["mAP"]})
     summary: dict = {k: float(np.mean([t[k] for t in per_trial])) for k in RANK_METRICS}
     summary["mAP"], summary["map_queries"] = multi_shot_map(
         query_emb, query_pids, query_frames, gallery_emb, gallery_pids, gallery_frames,
