@@ -255,11 +255,17 @@ def to_latex(table: pd.DataFrame, kind: str, caption: str) -> str:
     return "\n".join(out) + "\n"
 
 
+METRIC_DEFINITIONS = ("Rank-k: single-shot galleries (one image per identity), mean over "
+                      "trials; mAP: multi-shot, over every test image of the gallery "
+                      "modality but the query's twin.")
+
+
 def caption(kind: str, dataset: str, number: int, profile: str) -> str:
     name = PAPER_DATASET_NAMES.get(dataset, dataset)
     what = "Single-modal (step I) accuracy" if kind == "single" else \
         "Cross-modal accuracy"
-    return f"Table {number}: {what} on {name} (profile {profile}), mean $\\pm$ std over folds."
+    return (f"Table {number}: {what} on {name} (profile {profile}), mean $\\pm$ std over "
+            f"folds. {METRIC_DEFINITIONS}")
 
 
 def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
