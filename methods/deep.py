@@ -67,7 +67,8 @@ class DeepOptions:
             8-bit depth replicated to 3 channels), ``"colormap"`` (JET) or ``"stored"``
             (depth that is already 8-bit, as the prepared layout's JPEGs, replicated to 3
             channels unchanged: the authors' ``.convert('RGB')``,
-            ``open-reid/reid/utils/data/preprocessor.py:40``).
+            ``open-reid/reid/utils/data/preprocessor.py:40``) or ``"relative"`` (depth
+            around the person's, ±1 m; :func:`methods.deep_data.relative_grey`).
         zero_padding_channels: 3 (the authors' code: RGB grey, 0, depth grey) or 2.
         zero_padding_eval: where zero-padding puts depth at validation and test:
             ``"as-trained"`` (the last channel) or ``"authors"`` (channel 0: their

@@ -11,7 +11,9 @@ Input layouts (:class:`InputEncoder`):
   (:func:`features.depth.normalise_depth`) and either replicated to three channels
   (``depth_encoding="normalised"``) or coloured with OpenCV's JET map (``"colormap"``);
   or, for depth that is already 8-bit (the prepared layout's JPEGs), replicated to three
-  channels as stored (``"stored"``: the authors' ``Image.open(...).convert('RGB')``).
+  channels as stored (``"stored"``: the authors' ``Image.open(...).convert('RGB')``);
+  or ``"relative"``: millimetres around the person's depth, ±1 m, replicated
+  (:func:`relative_grey`).
 - ``"zero-padding"`` (Wu et al., ICCV 2017, as the authors' code): RGB turned grey
   (ITU-R 601 luma, as PIL's ``convert("L")``) goes to channel 0, the grey depth to the
   last channel, the other channel(s) are zero. With three channels the layout is
@@ -40,7 +42,28 @@ from methods.augment import IMAGENET_MEAN, IMAGENET_STD, Augmentation
 MODALITY_CODES = {"rgb": 0, "depth": 1}
 LAYOUTS = ("image", "zero-padding")
 LUMA = (0.299, 0.587, 0.114)
-DEPTH_ENCODINGS = ("normalised", "colormap", "stored")
+DEPTH_ENCODINGS = ("normalised", "colormap", "stored", "relative")
+RELATIVE_RANGE_MM = 1000.0
+
+
+def relative_grey(depth: torch.Tensor, range_mm: float = RELATIVE_RANGE_MM) -> torch.Tensor:
+    """(b, h, w) uint16 millimetres -> float grey levels around the person's depth.
+
+    The reference is the median valid reading of the crop's central region (middle half
+    of the rows, middle third of the columns), where a person crop has its body. Depth
+    within ``range_mm`` of it maps linearly to 1..255 (nearer = brighter, the reference
+    = 128), beyond is clipped, missing = 0. Unlike per-crop stretching between the
+    nearest and farthest reading, the body's relief keeps tens of grey levels whatever
+    the distance to the wall behind.
+    """
+    d = depth.to(torch.float32)
+    valid = d > 0
+    h, w = d.shape[1:]
+    centre = d[:, h // 4: h - h // 4, w // 3: w - w // 3].flatten(1)
+    centre = torch.where(centre > 0, centre, torch.nan)
+    reference = torch.nan_to_num(centre.nanmedian(1).values, nan=0.0)[:, None, None]
+    scaled = torch.clamp(torch.round(128.0 + 127.0 * (reference - d) / range_mm), 1, 255)
+    return torch.where(valid, scaled, torch.zeros_like(scaled))
 
 
 def stored_grey(depth: torch.Tensor) -> torch.Tensor:
@@ -89,8 +112,8 @@ class InputEncoder:
 
     Attributes:
         layout: ``"image"`` or ``"zero-padding"`` (see the module docstring).
-        depth_encoding: ``"normalised"``, ``"colormap"`` (``"image"`` layout only) or
-            ``"stored"``.
+        depth_encoding: ``"normalised"``, ``"colormap"`` (``"image"`` layout only),
+            ``"stored"`` or ``"relative"``.
         channels: 3, or 2 for the two-channel zero-padding input.
         depth_slot: zero-padding's depth channel; ``None`` = the last one.
     """
@@ -124,7 +147,8 @@ class InputEncoder:
             luma = torch.tensor(LUMA, device=rgb.device).view(1, 3, 1, 1)
             return self._padded((rgb * luma).sum(1) / 255.0, slot=0)
         if modality == "depth":
-            grey = stored_grey(images) if self.depth_encoding == "stored" else depth_grey(images)
+            grey = {"stored": stored_grey, "relative": relative_grey}.get(
+                self.depth_encoding, depth_grey)(images)
             if self.layout == "zero-padding":
                 slot = self.channels - 1 if self.depth_slot is None else self.depth_slot
                 return self._padded(grey / 255.0, slot=slot)

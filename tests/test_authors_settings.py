@@ -161,3 +161,21 @@ def test_paper_profile_resolves_to_the_authors_values_and_corrected_turns_bugs_o
     assert (distill.depth_encoding, distill.amp, distill.backbone_lr_mult) == ("stored",
                                                                               False, 1.0)
 
+
+
+def test_relative_depth_keeps_the_body_relief_whatever_the_wall_distance():
+    from methods.deep_data import depth_grey, relative_grey
+
+    depth = np.full((1, 16, 8), 3000, dtype=np.uint16)
+    depth[0, 4:12, 3] = 2900  # a body part 10 cm nearer than the torso
+    depth[0, 4:12, 2] = 3100
+    depth[0, 0, 0] = 0
+    near_wall, far_wall = depth.copy(), depth.copy()
+    near_wall[0, :, 0], far_wall[0, :, 0] = 3500, 9000
+    for scene in (near_wall, far_wall):
+        grey = relative_grey(torch.from_numpy(scene))[0]
+        assert grey[8, 3] - grey[8, 2] == pytest.approx(round(127 * 0.2), abs=1)
+        assert grey[0, 1] == 128  # the torso is the median of the centre
+    assert relative_grey(torch.from_numpy(depth))[0, 0, 0] == 0  # missing stays 0
+    stretched = depth_grey(torch.from_numpy(far_wall))[0]
+    assert stretched[8, 3] - stretched[8, 2] < 10  # per-crop stretching flattens it
