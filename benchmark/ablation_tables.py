@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmark.tables import (
     CROSS_SETTINGS,
@@ -29,8 +28,7 @@ from benchmark.tables import (
     provenance_comment,
     table_info,
 )
-from methods.distillation_parts import stage_freeze_point
-from methods.networks import build_backbone
+from methods.backbones import freeze_point
 
 BASE = "distill-depth2rgb-softmax"
 STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -44,11 +42,7 @@ def freeze_rows(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     for stage in STAGES:
         method = f"{BASE}-freeze-{stage}"
         arch = archs.get(method)
-        label = stage
-        if arch:
-            with torch.device("meta"):
-                backbone = build_backbone(arch)
-            label = f"{stage} ({stage_freeze_point(backbone, stage)}, {arch})"
+        label = f"{stage} ({freeze_point(arch, stage)}, {arch})" if arch else stage
         rows.append((label, method))
     return rows
 

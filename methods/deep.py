@@ -28,6 +28,7 @@ from torch import nn
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
 from methods.augment import CROPS, Augmentation
+from methods.backbones import ARCHS
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep_data import DEPTH_ENCODINGS, InputEncoder, Pipeline, SampleSet, embed_images
@@ -41,7 +42,7 @@ from methods.engine import (
     save_checkpoint,
     seeded,
 )
-from methods.networks import ARCHS, ReidNetwork, build_network
+from methods.networks import ReidNetwork, build_network
 from methods.registry import register
 from methods.validation import VALIDATIONS, Validation
 
@@ -58,10 +59,11 @@ class DeepOptions:
     Defaults are the paper's / the authors' settings, without ImageNet weights.
 
     Attributes:
-        arch: torchvision ResNet (``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``).
+        arch: a backbone of :data:`methods.backbones.ARCHS` (``resnet10`` ... ``resnet101``,
+            ``efficientnet-lite0``).
         height, width: network input size; crops are resized to it.
-        pretrained: ``"none"``, ``"imagenet"`` (torchvision ``IMAGENET1K_V1``) or the
-            path of a torchvision ResNet state-dict file.
+        pretrained: ``"none"``, ``"imagenet"`` (torchvision ``IMAGENET1K_V1``; Lite0: the
+            installed weights package) or the path of a state-dict file.
         embedding_dim: size of the embedding layer.
         depth_encoding: depth as network input, ``"normalised"`` (per-crop stretched
             8-bit depth replicated to 3 channels), ``"colormap"`` (JET) or ``"stored"``

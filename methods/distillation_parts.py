@@ -20,13 +20,13 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from benchmark.errors import ConfigError
+from methods.backbones import build_backbone, freeze_point
 from methods.deep_data import Batch, Pipeline, embed_images
 from methods.engine import Engine
-from methods.networks import ReidNetwork, SoftmaxHead, build_backbone
+from methods.networks import ReidNetwork, SoftmaxHead
 from methods.validation import Validation
 
 REDUCTIONS = ("sum", "mean", "per-sample")
@@ -34,28 +34,15 @@ FROZEN_BN = ("adapt", "fixed")
 STAGE = re.compile(r"^layer[1-4]$")
 
 
-def stage_freeze_point(backbone: torchvision.models.ResNet, stage: str) -> str:
-    """The trunk module a stage shorthand (``"layer1"`` ... ``"layer4"``) stands for.
-
-    It is the convolution that closes the stage's first block, i.e. the first one whose
-    output enters a residual sum at the stage's width: ``<stage>.0.conv3`` in a
-    Bottleneck ResNet (50/101; ``layer3.0.conv3`` is the authors' point, the first
-    1024-channel convolution of ResNet-50) and ``<stage>.0.conv2`` in a BasicBlock
-    ResNet (18/34). Either way the first block's earlier convolutions stay trainable.
-    """
-    block = getattr(backbone, stage)[0]
-    return f"{stage}.0.{'conv3' if hasattr(block, 'conv3') else 'conv2'}"
-
-
 def resolve_freeze_point(network: nn.Module, freeze_from: str) -> str:
     """The full module name in ``network`` (a :class:`ReidNetwork`) ``freeze_from`` names.
 
-    Accepts a stage shorthand (see :func:`stage_freeze_point`), a trunk module name
+    Accepts a stage shorthand (see :func:`~methods.backbones.freeze_point`), a trunk module name
     (``"layer3.0.conv3"``) or a full name (``"backbone.layer3.0.conv3"``, ``"head.feat"``).
     """
     modules = dict(network.named_modules())
     if STAGE.match(freeze_from):
-        return "backbone." + stage_freeze_point(network.backbone, freeze_from)
+        return "backbone." + freeze_point(network.backbone.arch, freeze_from)
     for name in (freeze_from, "backbone." + freeze_from):
         if name and name in modules:
             return name
@@ -74,7 +61,7 @@ def check_freeze_point(arch: str, freeze_from: str) -> None:
     if freeze_from.removeprefix("backbone.") not in names:
         raise ConfigError(f"distillation option freeze_from: {arch} has no module "
                           f"{freeze_from!r}; use 'layer1'..'layer4' or a module name such "
-                          f"as {stage_freeze_point(backbone, 'layer3')!r}")
+                          f"as {freeze_point(arch, 'layer3')!r}")
 
 
 def frozen_modules(network: nn.Module, module: str) -> list[str]:

@@ -272,10 +272,12 @@ def test_ablation_tables(tmp_path) -> None:
 
 
 def test_freeze_points_resolve_on_every_supported_architecture():
+    from methods.backbones import ARCHS, freeze_point
     from methods.distillation_parts import check_freeze_point
-    from methods.networks import ARCHS
 
     for arch in ARCHS:
-        check_freeze_point(arch, "layer3.0.conv1")
+        check_freeze_point(arch, freeze_point(arch, "layer3"))
+        check_freeze_point(arch, "layer3.0.depthwise.conv" if "lite" in arch
+                           else "layer3.0.conv1")
     with pytest.raises(ConfigError):
         check_freeze_point("resnet10", "layer9.0.conv1")

@@ -7,8 +7,9 @@ import torchvision
 
 from benchmark.errors import ConfigError
 from features.depth import depth_to_image, normalise_depth
+from methods.backbones import build_backbone
 from methods.deep_data import InputEncoder, Pipeline, depth_grey
-from methods.networks import build_backbone, build_network, load_backbone_weights
+from methods.networks import build_network
 
 
 def crops(n: int = 3, size: tuple[int, int] = (8, 4), seed: int = 0):
@@ -101,7 +102,7 @@ def test_bad_weights_are_config_errors(tmp_path) -> None:
     state = dict(backbone.state_dict())
     del state["layer4.1.bn2.weight"]
     with pytest.raises(ConfigError):
-        load_backbone_weights(backbone, state)
+        backbone.load_pretrained(state)
     state = dict(backbone.state_dict(), **{"conv1.weight": torch.zeros(64, 3, 3, 3)})
     with pytest.raises(ConfigError):
-        load_backbone_weights(backbone, state)
+        backbone.load_pretrained(state)
