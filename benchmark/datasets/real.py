@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from benchmark.datasets.authors_splits import authors_folds, shipped_images
+from benchmark.datasets.authors_splits import N_SPLITS, authors_folds, shipped_images
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.prepared import is_prepared, read_prepared_pair, scan_prepared
@@ -73,6 +73,7 @@ class RealDataset(Dataset):
     authors_name: ClassVar[str] = ""
     folders: ClassVar[tuple[str, str]] = ("", "")
     obtain: ClassVar[str] = ""
+    max_folds: ClassVar[int | None] = N_SPLITS
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
