@@ -171,8 +171,9 @@ def command_methods(args: argparse.Namespace) -> int:
 def command_datasets(args: argparse.Namespace) -> int:
     from benchmark.datasets.base import available_datasets, get_dataset
 
-    if args.preview and not args.dataset:
-        raise ConfigError("--preview needs --dataset NAME")
+    for flag in ("preview", "verify"):
+        if getattr(args, flag) and not args.dataset:
+            raise ConfigError(f"--{flag} needs --dataset NAME")
     names = [args.dataset] if args.dataset else list(available_datasets())
     options = {"root": args.root} if args.root else {}
     infos = []
@@ -191,12 +192,22 @@ def command_datasets(args: argparse.Namespace) -> int:
 
         frames = load_frames(dataset, PREVIEW_SIZE, args.cache or default_cache())
         print(f"wrote {save_preview(frames, args.preview)}")
+    if args.verify:
+        from benchmark.datasets.verify import verify
+
+        infos[0].update(verify(dataset))
     if args.json:
         print(json.dumps(infos[0] if args.dataset else infos, indent=1, default=str))
     else:
         for info in infos:
-            print(json.dumps(info, default=str))
-    return 0
+            print(json.dumps({k: v for k, v in info.items() if k != "bad_files"}, default=str))
+    bad = infos[0].get("bad_files", []) if args.dataset else []
+    for item in bad:
+        print(f"rgbd-bench: bad file ({item['reason']}): {item['path']}", file=sys.stderr)
+    if bad:
+        print(f"rgbd-bench: {len(bad)} of {infos[0]['verified_files']} files are bad; "
+              f"download them again", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def command_speed(args: argparse.Namespace) -> int:
@@ -233,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--preview", metavar="PNG",
                           help="also draw RGB/depth crops of the first identities (128x64)")
     datasets.add_argument("--cache", type=Path, help="crop cache folder (default: as run)")
+    datasets.add_argument("--verify", action="store_true",
+                          help="decode every file and name the bad ones (exit 1 if any)")
     datasets.set_defaults(func=command_datasets)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")

@@ -1,6 +1,8 @@
 """Bad input ends in one line naming the file or setting, exit code 2, before any task runs."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_error_line, rgbd, rgbd_inline
@@ -71,3 +73,32 @@ def test_corrupt_record_read_by_tables_names_the_file(tmp_path, capsys, content,
     assert_one_error_line(result, str(record / "fold0.json").replace(str(tmp_path) + "/", ""),
                           fragment, "delete it")
 
+
+
+def test_verify_decodes_every_file_and_names_the_bad_ones(tmp_path):
+    import cv2
+    import numpy as np
+
+    from benchmark.datasets.authors_splits import image_name
+
+    root = tmp_path / "biwi"
+    names = [image_name(0, 0, i) for i in range(3)]
+    for folder in ("biwi", "biwi_depth"):
+        (root / folder / "images").mkdir(parents=True)
+        for name in names:
+            cv2.imwrite(str(root / folder / "images" / name), np.full((32, 16, 3), 99, np.uint8))
+    cut = root / "biwi_depth" / "images" / names[0]
+    cut.write_bytes(cut.read_bytes()[:200])
+    (root / "biwi" / "images" / names[1]).write_bytes(b"not an image\xff\xd9")
+    cv2.imwrite(str(root / "biwi_depth" / "images" / names[2]), np.zeros((8, 8), np.uint8))
+    argv = ("datasets", "--dataset", "biwi", "--root", str(root), "--verify")
+    plain = rgbd(tmp_path, *argv)
+    assert plain.code == 1 and "Traceback" not in plain.err
+    assert f"bad file (truncated): {cut}" in plain.err
+    assert "3 of 6 files are bad" in plain.err
+    listed = json.loads(rgbd(tmp_path, *argv, "--json").out)
+    assert listed["verified_files"] == 6
+    assert sorted((Path(b["path"]).parent.parent.name, Path(b["path"]).name, b["reason"])
+                  for b in listed["bad_files"]) == [
+        ("biwi", names[1], "undecodable"), ("biwi_depth", names[0], "truncated"),
+        ("biwi_depth", names[2], "size mismatch")]
