@@ -208,6 +208,21 @@ class TasksFailed(BenchmarkError):
         self.records = records
 
 
+_CORRUPT_CHECKPOINT = ("PytorchStreamReader", "unpickling", "Ran out of input")
+
+
+def failure_reason(error: Exception, paths: Paths, dataset: Dataset, profile: Profile,
+                   task: Task) -> str:
+    """The exception in one line; a corrupt stored network also names its artifact folder."""
+    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    if isinstance(error, EOFError) or any(m in str(error) for m in _CORRUPT_CHECKPOINT):
+        size = (profile.run.image_size[0], profile.run.image_size[1])
+        folder = paths.cache / "artifacts" / dataset.cache_key(size) / f"fold{task.fold}"
+        reason += (f" (a stored network under {folder} is truncated or corrupt; delete that "
+                   f"folder to train it again)")
+    return reason
+
+
 def debug_enabled() -> bool:
     """``--debug`` or ``RGBD_BENCH_DEBUG=1``: show tracebacks of failed tasks."""
     return os.environ.get("RGBD_BENCH_DEBUG", "") not in ("", "0")
@@ -252,7 +267,8 @@ def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
                 records[task] = run_task(profile, task, paths, quiet=quiet, opened=opened,
                                          force=force)
             except Exception as error:  # one method's bug must not stop the others
-                failures[task] = TaskFailure(task, f"{type(error).__name__}: {error}")
+                failures[task] = TaskFailure(task, failure_reason(error, paths, opened[0],
+                                                                  profile, task))
                 log.error("task failed: %s", failures[task].line(), exc_info=debug_enabled())
         bar.update()
         return True

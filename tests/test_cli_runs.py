@@ -121,3 +121,20 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
     worker.join(60)
     other.join(60)
     assert order == [1, 0]
+
+
+def test_a_corrupt_stored_network_names_its_artifact_folder(tmp_path, toy_profile_file):
+    from benchmark.runner import Task, failure_reason, open_dataset
+
+    profile = load_profile(str(toy_profile_file))
+    paths = Paths(tmp_path / "out", tmp_path / "cache")
+    dataset = open_dataset(profile, paths)[0]
+    error = RuntimeError("PytorchStreamReader failed reading zip archive: failed finding "
+                         "central directory")
+    reason = failure_reason(error, paths, dataset, profile, Task("one-stream", 1))
+    folder = tmp_path / "cache" / "artifacts" / dataset.cache_key((16, 8)) / "fold1"
+    assert reason.startswith("RuntimeError: PytorchStreamReader failed")
+    assert f"under {folder} is truncated or corrupt; delete that folder" in reason
+    plain = failure_reason(ValueError("bad\nsecond line"), paths, dataset, profile,
+                           Task("one-stream", 1))
+    assert plain == "ValueError: bad"
