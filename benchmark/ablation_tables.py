@@ -13,7 +13,6 @@ methods; rows without records are shown as missing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,8 @@ from benchmark.tables import (
     MODALITY_TITLES,
     aggregate,
     format_cell,
-    provenance_comment,
     table_info,
+    write_table_files,
 )
 from methods.backbones import freeze_point
 
@@ -88,9 +87,10 @@ def to_markdown(table: pd.DataFrame, first: str) -> str:
 
 
 def write_ablation_tables(records: list[dict[str, Any]], out_dir: Path, profile: str = "",
-                          provenance: dict[str, Any] | None = None) -> list[Path]:
-    """Write ``ablation_freeze_<dataset>`` and ``ablation_bn_<dataset>`` (.csv with a
-    provenance header, .json provenance side file, .md)."""
+                          provenance: dict[str, Any] | None = None,
+                          context: dict[str, Any] | None = None) -> list[Path]:
+    """Write ``ablation_freeze_<dataset>`` and ``ablation_bn_<dataset>`` (plain .csv,
+    .json provenance side file, .md)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = aggregate(records)
@@ -105,10 +105,7 @@ def write_ablation_tables(records: list[dict[str, Any]], out_dir: Path, profile:
             table = ablation_table(summary, dataset, rows)
             stem = out_dir / f"ablation_{kind}_{dataset}"
             info = {"table": f"ablation-{kind}",
-                    **table_info(records, dataset, profile, provenance)}
-            stem.with_suffix(".csv").write_text(provenance_comment(info) + "\n"
-                                                + table.to_csv(index=False))
-            stem.with_suffix(".json").write_text(json.dumps(info, indent=1, default=str))
-            stem.with_suffix(".md").write_text(to_markdown(table, first) + "\n")
-            written += [stem.with_suffix(s) for s in (".csv", ".json", ".md")]
+                    **table_info(records, dataset, profile, context)}
+            texts = {".csv": table.to_csv(index=False), ".md": to_markdown(table, first) + "\n"}
+            written += write_table_files(stem, texts, info, provenance)
     return written

@@ -24,9 +24,10 @@ def default_cache() -> Path:
 
 
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default=DEFAULT_PROFILE,
+    parser.add_argument("--profile", default=None,
                         help=f"built-in profile ({', '.join(PROFILE_NAMES)}) or a TOML file "
-                             f"(default: {DEFAULT_PROFILE})")
+                             f"(default: {DEFAULT_PROFILE}; for tables: the profile that "
+                             f"has records)")
     parser.add_argument("--dataset", help="data set name (overrides [run] dataset)")
     parser.add_argument("--root", help="data set root folder (sets [dataset] root)")
     parser.add_argument("--methods", help="comma-separated method names")
@@ -40,29 +41,44 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for crop caches and artifacts "
                              "(default: $RGBD_BENCH_CACHE or ~/.cache/rgbd-bench)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or info logs; still says where the tables went")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failed task (or set RGBD_BENCH_DEBUG=1)")
 
 
-def profile_from_args(args: argparse.Namespace) -> Profile:
-    """The profile named on the command line with every override applied."""
-    overrides = list(args.overrides)
+def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> Profile:
+    """The profile named on the command line with every override applied.
+
+    With settings that differ from the profile's own (``--set``, ``--trials``) the
+    profile is renamed ``<name>+<settings hash>``, so its records never mix with the
+    profile's (see :meth:`Profile.as_variant_of`).
+    """
+    name = args.profile or default
+    selection: list[str] = []
     other_dataset = False
     if args.dataset:
-        other_dataset = args.dataset != load_profile(args.profile).run.dataset
-        overrides.append(f'run.dataset="{args.dataset}"')
+        other_dataset = args.dataset != load_profile(name).run.dataset
+        selection.append(f'run.dataset="{args.dataset}"')
     if args.root:
-        overrides.append(f"dataset.root={json.dumps(args.root)}")
-    if args.methods:
+        selection.append(f"dataset.root={json.dumps(args.root)}")
+    if args.methods is not None:
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
-        overrides.append(f"run.methods={json.dumps(names)}")
+        if not names:
+            raise ConfigError("--methods is empty; name at least one method "
+                              "(`rgbd-bench methods` lists them)")
+        selection.append(f"run.methods={json.dumps(names)}")
+    settings = list(args.overrides)
     if args.folds is not None:
-        overrides.append(f"run.folds={args.folds}")
+        settings.append(f"run.folds={args.folds}")
     if args.trials is not None:
-        overrides.append(f"run.trials={args.trials}")
-    profile = load_profile(args.profile, overrides)
+        settings.append(f"run.trials={args.trials}")
+    base = load_profile(name, selection)
+    profile = load_profile(name, selection + settings)
     if other_dataset:  # the profile's [dataset] options belong to its own data set
-        profile.dataset = {k: v for k, v in profile.dataset.items() if k == "root"}
-    return profile
+        for loaded in (base, profile):
+            loaded.dataset = {k: v for k, v in loaded.dataset.items() if k == "root"}
+    return profile.as_variant_of(base, settings)
 
 
 def _paths(args: argparse.Namespace):
@@ -72,17 +88,32 @@ def _paths(args: argparse.Namespace):
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from benchmark.executors import execute
+    from benchmark.executors import check_executor, execute
+    from benchmark.runner import TasksFailed
+    from benchmark.validation import validate_run
 
     profile = profile_from_args(args)
     paths = _paths(args)
+    validate_run(profile, None if args.dry_run else paths)
+    check_executor(profile, args.executor)
+    _announce_variant(profile, paths)
     if args.dry_run:
         _print_plan(profile, paths, args.executor, args.json)
         return 0
-    execute(profile, paths, args.executor, quiet=args.quiet, force=args.force)
-    if not args.no_tables:
+    failed: TasksFailed | None = None
+    try:
+        execute(profile, paths, args.executor, quiet=not _bars(args), force=args.force)
+    except TasksFailed as error:
+        failed = error
+    if not args.no_tables and (failed is None or failed.records):
         _write_tables(profile, paths, with_paper=False, fmt="files")
-    return 0
+    if failed is None:
+        return 0
+    print(f"rgbd-bench: {len(failed.failures)} task(s) failed, their records were not "
+          f"written (rerun to retry them; --debug shows tracebacks):", file=sys.stderr)
+    for failure in failed.failures:
+        print(f"  {failure.line()}", file=sys.stderr)
+    return 1
 
 
 def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
@@ -109,34 +140,59 @@ def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
               f"{' (record exists)' if t['record_exists'] else ''} [{executor}]")
 
 
-def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str) -> None:
+def _announce_variant(profile: Profile, paths) -> None:
+    if profile.changes:
+        log.info("settings differ from the profile's (%s): records and tables go under the "
+                 "name %s", ", ".join(profile.changes), profile.name)
+
+
+def _bars(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal: redirected logs get plain lines, no debris."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str,
+                  selection: dict | None = None) -> None:
     from benchmark.report import write_report
 
-    write_report(profile, paths, with_paper=with_paper, markdown=fmt == "markdown")
+    out_dir, written = write_report(profile, paths, with_paper=with_paper,
+                                    markdown=fmt == "markdown", selection=selection)
+    print(f"tables: {out_dir} ({len(written)} files)")
 
 
 def command_tables(args: argparse.Namespace) -> int:
-    profile = profile_from_args(args)
-    _write_tables(profile, _paths(args), with_paper=args.with_paper, fmt=args.format)
+    from benchmark.report import records_profile
+
+    paths = _paths(args)
+    profile = profile_from_args(args, records_profile(args.profile, paths))
+    selection = {"methods": profile.run.methods if args.methods is not None else None,
+                 "folds": args.folds}
+    _write_tables(profile, paths, with_paper=args.with_paper, fmt=args.format,
+                  selection=selection)
     return 0
 
 
 def command_methods(args: argparse.Namespace) -> int:
-    from methods.registry import available_methods
+    from methods.registry import available_methods, broken_plugins
 
     methods = available_methods()
-    width = max(map(len, methods))
+    broken = broken_plugins()
+    width = max(map(len, [*methods, *(b.entry_point for b in broken)]))
     for name, cls in methods.items():
         settings = ", ".join(f"{q}->{g}" for q, g in cls.settings)
         print(f"{name:{width}s}  {cls.summary}  [{settings}]")
+    for plugin in broken:
+        print(f"{plugin.entry_point:{width}s}  BROKEN plugin ({plugin.value}, distribution "
+              f"{plugin.distribution}): {plugin.reason}; pip uninstall {plugin.distribution}")
     return 0
 
 
 def command_datasets(args: argparse.Namespace) -> int:
     from benchmark.datasets.base import available_datasets, get_dataset
 
-    if args.preview and not args.dataset:
-        raise ConfigError("--preview needs --dataset NAME")
+    for flag in ("preview", "verify"):
+        if getattr(args, flag) and not args.dataset:
+            raise ConfigError(f"--{flag} needs --dataset NAME")
     names = [args.dataset] if args.dataset else list(available_datasets())
     options = {"root": args.root} if args.root else {}
     infos = []
@@ -155,12 +211,22 @@ def command_datasets(args: argparse.Namespace) -> int:
 
         frames = load_frames(dataset, PREVIEW_SIZE, args.cache or default_cache())
         print(f"wrote {save_preview(frames, args.preview)}")
+    if args.verify:
+        from benchmark.datasets.verify import verify
+
+        infos[0].update(verify(dataset))
     if args.json:
         print(json.dumps(infos[0] if args.dataset else infos, indent=1, default=str))
     else:
         for info in infos:
-            print(json.dumps(info, default=str))
-    return 0
+            print(json.dumps({k: v for k, v in info.items() if k != "bad_files"}, default=str))
+    bad = infos[0].get("bad_files", []) if args.dataset else []
+    for item in bad:
+        print(f"rgbd-bench: bad file ({item['reason']}): {item['path']}", file=sys.stderr)
+    if bad:
+        print(f"rgbd-bench: {len(bad)} of {infos[0]['verified_files']} files are bad; "
+              f"download them again", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def command_speed(args: argparse.Namespace) -> int:
@@ -199,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--preview", metavar="PNG",
                           help="also draw RGB/depth crops of the first identities (128x64)")
     datasets.add_argument("--cache", type=Path, help="crop cache folder (default: as run)")
+    datasets.add_argument("--verify", action="store_true",
+                          help="decode every file and name the bad ones (exit 1 if any)")
     datasets.set_defaults(func=command_datasets)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
@@ -214,10 +282,18 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["run", *(argv or sys.argv[1:])])
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False)
                         else logging.INFO, format="%(message)s")
+    if getattr(args, "debug", False):
+        os.environ["RGBD_BENCH_DEBUG"] = "1"
     try:
         return args.func(args)
     except BenchmarkError as error:
         print(f"rgbd-bench: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder or file the user named cannot be used
+        if os.environ.get("RGBD_BENCH_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"rgbd-bench: error: {error}; check that path (--debug shows where it "
+              f"failed)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rgbd-bench: interrupted; finished tasks are saved, rerun to resume",

@@ -13,6 +13,8 @@ differs from that base. Tables merge key by key; any other value (a list such as
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
+from benchmark.options import check_types
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,6 +76,7 @@ class Profile:
     dataset: dict[str, Any] = field(default_factory=dict)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
 
     def method_options(self, method: str, group: str | tuple[str, ...] | None
                        ) -> dict[str, Any]:
@@ -82,6 +86,30 @@ class Profile:
         for name in (*groups, method):
             merged.update(self.options.get(name, {}))
         return merged
+
+    def settings_key(self) -> str:
+        """A short hash of every setting that can change a record's numbers.
+
+        Left out: which methods run, how many folds (fold k is the same for any count),
+        the device and the data set's root folder.
+        """
+        run = {k: v for k, v in dataclasses.asdict(self.run).items()
+               if k not in ("methods", "folds", "device")}
+        dataset = {k: v for k, v in self.dataset.items() if k != "root"}
+        text = json.dumps({"run": run, "dataset": dataset, "options": self.options},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def as_variant_of(self, base: Profile, changes: list[str]) -> Profile:
+        """This profile under its own name when its settings differ from ``base``'s.
+
+        Records of a run with other settings (``--set``, ``--trials``) then go to
+        ``<profile>+<settings hash>`` and never replace or mix with the profile's own.
+        """
+        if self.settings_key() == base.settings_key():
+            return self
+        return dataclasses.replace(self, name=f"{base.name}+{self.settings_key()}",
+                                   changes=list(changes))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "run": dataclasses.asdict(self.run),
@@ -173,6 +201,7 @@ def load_profile(name_or_path: str = DEFAULT_PROFILE, overrides: list[str] | Non
     bad = sorted(set(run_data) - run_fields)
     if bad:
         raise ConfigError(f"{source}: unknown key(s) {bad} in [run]; known: {sorted(run_fields)}")
+    check_types(RunConfig, run_data, f"{source}: [run]")
     run = RunConfig(**run_data)
     run.validate(source)
     options = data.get("options", {})

@@ -9,7 +9,9 @@ run skips what is finished.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,13 +72,27 @@ def _job(profile: Profile, task: Task, paths: Paths) -> dict[str, Any]:
     return run_task(profile, task, paths, quiet=True)
 
 
+def check_executor(profile: Profile, executor: str) -> None:
+    """What the executor needs, checked before any task runs: submitit, the ``[cluster]``
+    section and, for Slurm, its ``srun`` command."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")
+    if executor == "local":
+        return
+    if importlib.util.find_spec("submitit") is None:
+        raise ConfigError("the slurm executor needs submitit: pip install -e '.[cluster]'")
+    options = ClusterOptions.from_profile(profile)
+    if options.backend == "slurm" and shutil.which("srun") is None:
+        raise ConfigError("--executor slurm needs Slurm, but srun is not on PATH: run it on "
+                          "the cluster's login node, or set [cluster] backend = \"local\" "
+                          "to try the executor on this machine")
+
+
 def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
     """Submit every wave of tasks as a job array and wait for it before the next wave."""
-    try:
-        import submitit
-    except ImportError as error:
-        raise ConfigError("the slurm executor needs submitit: pip install -e '.[cluster]'"
-                          ) from error
+    check_executor(profile, "slurm")
+    import submitit
+
     options = ClusterOptions.from_profile(profile)
     open_dataset(profile, paths)  # build the crop cache once, before any job starts
     executor = submitit.AutoExecutor(folder=str(paths.output / "jobs" / "%j"),
@@ -106,8 +122,7 @@ def execute(profile: Profile, paths: Paths, executor: str = "local", *, quiet: b
     """Run the profile with the named executor."""
     if executor == "local":
         return run_profile(profile, paths, quiet=quiet, force=force)
-    if executor == "slurm":
-        if force:
-            raise ConfigError("--force is only supported with the local executor")
-        return run_on_cluster(profile, paths)
-    raise ConfigError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")
+    check_executor(profile, executor)
+    if force:
+        raise ConfigError("--force is only supported with the local executor")
+    return run_on_cluster(profile, paths)

@@ -1,9 +1,11 @@
-"""Building an options dataclass from profile keys, with unknown keys as errors."""
+"""Building an options dataclass from profile keys: unknown keys and wrong types are errors."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import types
+import typing
+from typing import Any, Literal, Union
 
 from benchmark.errors import ConfigError
 
@@ -13,10 +15,66 @@ class NoOptions:
     """The options of something that takes none."""
 
 
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a field's annotation (lists stand in for tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(_matches, value, args))
+        return not args or all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _describe(hint: Any) -> str:
+    if hint in _WORDS:
+        return _WORDS[hint]
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    return str(hint).replace("typing.", "")
+
+
+def check_types(options_class: type, options: dict[str, Any], owner: str) -> None:
+    """Raise a :class:`ConfigError` naming ``owner`` and the key when a value has the wrong
+    type for its dataclass field, so ``folds = "two"`` fails before anything runs."""
+    try:
+        hints = typing.get_type_hints(options_class)
+    except (NameError, TypeError):  # an annotation this check cannot resolve: no check
+        return
+    for key, value in options.items():
+        hint = hints.get(key)
+        if hint is not None and not _matches(value, hint):
+            raise ConfigError(f"{owner}: {key} must be {_describe(hint)}, got {value!r}")
+
+
 def build_options(options_class: type, options: dict[str, Any], owner: str) -> Any:
-    """``options_class(**options)``; an unknown key is a :class:`ConfigError` naming ``owner``."""
+    """``options_class(**options)``; an unknown key or a value of the wrong type is a
+    :class:`ConfigError` naming ``owner``."""
     fields = {f.name for f in dataclasses.fields(options_class)}
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ConfigError(f"{owner}: unknown option(s) {unknown}; known: {sorted(fields)}")
+    check_types(options_class, options, owner)
     return options_class(**options)

@@ -29,6 +29,25 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         raise
 
 
+RECORD_KEYS = ("dataset", "method", "fold", "results")
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """A record file, checked: an unreadable or incomplete one is a :class:`BenchmarkError`
+    naming the file and what to do."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else str(error)
+        raise BenchmarkError(f"record {path} is unreadable ({reason}); delete it and rerun "
+                             f"`rgbd-bench run` to recompute that task") from error
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise BenchmarkError(f"record {path} is incomplete (no {', '.join(missing)}); delete "
+                             f"it and rerun `rgbd-bench run` to recompute that task")
+    return record
+
+
 class RecordStore:
     """Records under ``<root>/<profile>/<dataset>/<method>/fold<k>.json``."""
 
@@ -39,16 +58,14 @@ class RecordStore:
     def path(self, dataset: str, method: str, fold: int) -> Path:
         return self.root / self.profile / dataset / method / f"fold{fold}.json"
 
+    def lock_path(self, dataset: str, method: str, fold: int) -> Path:
+        """The file whose lock a run holds while it computes that task."""
+        return self.root / self.profile / ".locks" / dataset / method / f"fold{fold}.lock"
+
     def read(self, dataset: str, method: str, fold: int) -> dict[str, Any] | None:
         """The stored record, or ``None`` when there is none."""
         path = self.path(dataset, method, fold)
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise BenchmarkError(f"record {path} is unreadable ({error}); delete it to "
-                                 f"recompute that task") from error
+        return load_record(path) if path.is_file() else None
 
     def write(self, record: dict[str, Any]) -> Path:
         path = self.path(record["dataset"], record["method"], record["fold"])
@@ -59,4 +76,4 @@ class RecordStore:
         """Every record of this profile (optionally of one data set), sorted by path."""
         base = self.root / self.profile
         pattern = f"{dataset}/*/fold*.json" if dataset else "*/*/fold*.json"
-        return [json.loads(p.read_text()) for p in sorted(base.glob(pattern))]
+        return [load_record(p) for p in sorted(base.glob(pattern))]

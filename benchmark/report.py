@@ -4,57 +4,113 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from benchmark.ablation_tables import write_ablation_tables
-from benchmark.config import Profile
-from benchmark.errors import BenchmarkError
+from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile
+from benchmark.datasets.base import cached_frames, get_dataset
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.figures import plot_distillation, plot_rankings
 from benchmark.provenance import provenance
-from benchmark.runner import Paths, open_dataset
-from benchmark.tables import aggregate, build_table, to_markdown, write_tables
+from benchmark.runner import Paths
+from benchmark.tables import PAPER_DATASET_NAMES, aggregate, build_table, to_markdown, write_tables
 
 log = logging.getLogger("rgbd_bench")
 FIGURE5_PREFERENCE = ("distill-depth2rgb-softmax", "one-stream", "lomo-xqda")
 
 
+def profiles_with_records(output: Path) -> list[str]:
+    """The names of the profiles that have records under ``output``."""
+    root = Path(output) / "records"
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir()
+                  if d.is_dir() and next(d.glob("*/*/fold*.json"), None) is not None)
+
+
+def records_profile(requested: str | None, paths: Paths) -> str:
+    """The profile ``tables`` reads: the one asked for; else the default when it has
+    records; else the only built-in profile that has records; else an error naming them."""
+    if requested:
+        return requested
+    found = profiles_with_records(paths.output)
+    if not found or DEFAULT_PROFILE in found:
+        return DEFAULT_PROFILE
+    if len(found) == 1 and found[0] in PROFILE_NAMES:
+        log.info("using profile %r, the only one with records under %s", found[0],
+                 paths.output / "records")
+        return found[0]
+    raise ConfigError(f"no records for the default profile {DEFAULT_PROFILE!r} under "
+                      f"{paths.output / 'records'}; records exist for {', '.join(found)}: "
+                      f"pass --profile NAME (a built-in name or that profile's TOML file, "
+                      f"with the same --set/--trials as its run)")
+
+
+def _selected(records: list[dict], selection: dict[str, Any] | None) -> list[dict]:
+    """The records that ``--methods`` and ``--folds`` ask for."""
+    methods = (selection or {}).get("methods")
+    folds = (selection or {}).get("folds")
+    return [r for r in records if (methods is None or r["method"] in methods)
+            and (folds is None or r["fold"] < folds)]
+
+
 def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
-                 markdown: bool = False) -> list[Path]:
-    """Write the tables and figures of every data set the profile's records cover."""
-    records = paths.record_store(profile).all_records()
+                 markdown: bool = False, selection: dict[str, Any] | None = None
+                 ) -> tuple[Path, list[Path]]:
+    """Write the tables and figures of every data set the profile's records cover;
+    returns the folder and the files."""
+    store = paths.record_store(profile)
+    records = _selected(store.all_records(), selection)
     if not records:
         raise BenchmarkError(f"no records for profile {profile.name!r} under "
-                             f"{paths.output / 'records'}; run `rgbd-bench run` first")
+                             f"{store.root / profile.name} (with the methods and folds "
+                             f"asked for); run `rgbd-bench run` with the same options first")
     out_dir = paths.output / "tables" / profile.name
     origin = provenance()
+    context = {"settings_changes": profile.changes} if profile.changes else None
     written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
-                           provenance=origin)
-    written += write_ablation_tables(records, out_dir, profile.name, origin)
+                           provenance=origin, context=context)
+    written += write_ablation_tables(records, out_dir, profile.name, origin, context)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
+        mine = [r for r in records if r["dataset"] == dataset]
+        if with_paper and dataset not in PAPER_DATASET_NAMES:
+            log.warning("no paper numbers exist for data set %r (only for %s): its tables "
+                        "have no paper columns", dataset, ", ".join(PAPER_DATASET_NAMES))
+        if len({r.get("settings_key") for r in mine}) > 1:
+            log.warning("the %s records of profile %r were made with different settings; "
+                        "the tables' .json side files list them under runs.settings",
+                        dataset, profile.name)
         number = 4 if dataset == "robotpku" else 3
         written += plot_distillation(summary, dataset, out_dir / f"figure{number}_{dataset}")
-        written += _figure5(profile, paths, [r for r in records if r["dataset"] == dataset],
-                            out_dir / f"figure5_{dataset}.png")
+        written += _figure5(profile, paths, mine, out_dir / f"figure5_{dataset}.png")
         if markdown:
             for kind in ("single", "cross"):
                 print(f"\n{kind}-modal, {dataset}\n")
                 print(to_markdown(build_table(kind, dataset, summary, with_paper), kind))
     log.info("wrote %d files to %s", len(written), out_dir)
-    return written
+    return out_dir, written
 
 
 def _figure5(profile: Profile, paths: Paths, records: list[dict], path: Path) -> list[Path]:
-    """Figure 5 from the preferred cross-modal method's fold-0 record, if it can be drawn."""
+    """Figure 5 from the preferred cross-modal method's fold-0 record, if it can be drawn
+    from the crop cache as it is (never building one)."""
     by_method = {r["method"]: r for r in records if r["fold"] == 0 and r.get("examples")}
     cross = [m for m, r in by_method.items()
              if any(a != b for a, b in (s.split("->") for s in r["examples"]))]
     if not cross or records[0]["dataset"] != profile.run.dataset:
         return []
     method = next((m for m in FIGURE5_PREFERENCE if m in cross), cross[0])
+    size = (profile.run.image_size[0], profile.run.image_size[1])
     try:
-        _, frames, _ = open_dataset(profile, paths)
+        frames = cached_frames(get_dataset(profile.run.dataset, **profile.dataset), size,
+                               paths.cache)
     except BenchmarkError as error:
-        log.warning("figure 5 skipped: %s", error)
+        log.warning("figure 5 not drawn: %s", error)
+        return []
+    if frames is None:
+        log.info("figure 5 not drawn: no crop cache of %s under %s (`rgbd-bench run` "
+                 "builds it)", profile.run.dataset, paths.cache)
         return []
     drawn = plot_rankings(by_method[method], frames, path)
     return [drawn] if drawn else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from benchmark.config import Profile
 from benchmark.datasets.base import Dataset, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.locks import task_lock
 from benchmark.options import build_options
 from benchmark.protocol import EVALUATION_VERSION, single_shot
 from benchmark.provenance import provenance
@@ -182,7 +184,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                                 protocol_seed)
     finished = time.perf_counter()
     record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
-              "profile": profile.name, "task_hash": task_hash, "config": config,
+              "profile": profile.name, "settings_key": profile.settings_key(),
+              "task_hash": task_hash, "config": config,
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
               "results": results, "examples": examples,
@@ -196,15 +199,103 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
     return record
 
 
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised: which one, and the exception in one line."""
+
+    task: Task
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.task.method} fold {self.task.fold}: {self.reason}"
+
+
+class TasksFailed(BenchmarkError):
+    """Some tasks failed; the others ran and wrote their records."""
+
+    def __init__(self, failures: list[TaskFailure], records: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(failures)} task(s) failed: "
+                         + "; ".join(f.line() for f in failures))
+        self.failures = failures
+        self.records = records
+
+
+_CORRUPT_CHECKPOINT = ("PytorchStreamReader", "unpickling", "Ran out of input")
+
+
+def failure_reason(error: Exception, paths: Paths, dataset: Dataset, profile: Profile,
+                   task: Task) -> str:
+    """The exception in one line; a corrupt stored network also names its artifact folder."""
+    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    if isinstance(error, EOFError) or any(m in str(error) for m in _CORRUPT_CHECKPOINT):
+        size = (profile.run.image_size[0], profile.run.image_size[1])
+        folder = paths.cache / "artifacts" / dataset.cache_key(size) / f"fold{task.fold}"
+        reason += (f" (a stored network under {folder} is truncated or corrupt; delete that "
+                   f"folder to train it again)")
+    return reason
+
+
+def debug_enabled() -> bool:
+    """``--debug`` or ``RGBD_BENCH_DEBUG=1``: show tracebacks of failed tasks."""
+    return os.environ.get("RGBD_BENCH_DEBUG", "") not in ("", "0")
+
+
+def _requirements(method: str) -> tuple[str, ...]:
+    return tuple(getattr(get_method(method), "requires", ()))
+
+
 def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
                 force: bool = False) -> list[dict[str, Any]]:
-    """Run every task of the profile in this process, in dependency order."""
+    """Run every task of the profile in this process, in dependency order.
+
+    A task that raises is reported in one line and skipped (with the tasks that need it);
+    the others still run, and :class:`TasksFailed` is raised at the end. A task that
+    another run on the same output is computing is left for later and then read back,
+    so concurrent runs share the work instead of repeating it.
+    """
     from tqdm import tqdm
 
     tasks = plan_tasks(profile)
     opened = open_dataset(profile, paths)
-    records = []
-    for task in tqdm(tasks, desc="tasks", unit="task", disable=quiet):
-        records.append(run_task(profile, task, paths, quiet=quiet, opened=opened,
-                                force=force))
-    return records
+    store = paths.record_store(profile)
+    records: dict[Task, dict[str, Any]] = {}
+    failures: dict[Task, TaskFailure] = {}
+    bar = tqdm(total=len(tasks), desc="tasks", unit="task", disable=quiet)
+
+    def attempt(task: Task, wait: bool) -> bool:
+        needed = [f for t, f in failures.items()
+                  if t.fold == task.fold and t.method in _requirements(task.method)]
+        if needed:
+            failures[task] = TaskFailure(task, f"skipped: needs {needed[0].task.method}, "
+                                               f"which failed")
+            log.error("task skipped: %s", failures[task].line())
+            bar.update()
+            return True
+        with task_lock(store.lock_path(profile.run.dataset, task.method, task.fold),
+                       wait) as held:
+            if not held:
+                return False
+            try:
+                records[task] = run_task(profile, task, paths, quiet=quiet, opened=opened,
+                                         force=force)
+            except Exception as error:  # one method's bug must not stop the others
+                failures[task] = TaskFailure(task, failure_reason(error, paths, opened[0],
+                                                                  profile, task))
+                log.error("task failed: %s", failures[task].line(), exc_info=debug_enabled())
+        bar.update()
+        return True
+
+    deferred: list[Task] = []
+    for task in tasks:
+        waits_for = {t.method for t in deferred} & set(_requirements(task.method))
+        if waits_for or not attempt(task, wait=False):
+            log.info("%s fold %d: another run is on it or on what it needs; later",
+                     task.method, task.fold)
+            deferred.append(task)
+    for task in deferred:
+        attempt(task, wait=True)
+    bar.close()
+    done = [records[t] for t in tasks if t in records]
+    if failures:
+        raise TasksFailed([failures[t] for t in tasks if t in failures], done)
+    return done

@@ -139,6 +139,7 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
     ``diff_<metric>`` (ours minus paper) where the paper reports the number.
     """
     number = table_numbers(dataset)[0 if kind == "single" else 1]
+    with_paper = with_paper and dataset in PAPER_DATASET_NAMES  # no empty paper columns
     paper = reported_numbers()
     lines = []
     for row in layout(kind, dataset) + _extra_rows(kind, dataset, summary):
@@ -269,51 +270,84 @@ def caption(kind: str, dataset: str, number: int, profile: str) -> str:
 
 
 def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Where a table's numbers come from: the commits, dates, trials, protocols and seeds
-    of the records it aggregates (the table's own ``commit``/``date`` say when and by
-    which code the file was written, which may be later)."""
+    """Where a table's numbers come from: the commits, dates, trials, protocols, seeds and
+    profile settings of the records it aggregates (``written`` in the side file says when
+    and by which code the table was written, which may be later)."""
     def values(section: str, key: str) -> list[Any]:
         return sorted({r[section][key] for r in records if key in r.get(section, {})})
 
     dates = values("provenance", "date")
+    settings = sorted({r["settings_key"] for r in records if r.get("settings_key")})
     return {"records": len(records), "commits": values("provenance", "commit"),
             "first_date": dates[0] if dates else None,
             "last_date": dates[-1] if dates else None,
             "trials": values("config", "trials"), "protocols": values("config", "protocol"),
-            "seeds": values("config", "seed")}
+            "seeds": values("config", "seed"), "settings": settings,
+            "mixed_settings": len(settings) > 1}
 
 
 def table_info(records: list[dict[str, Any]], dataset: str, profile: str,
-               provenance: dict[str, Any] | None) -> dict[str, Any]:
-    """The provenance block of one data set's table: what, from which runs, written how."""
+               context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The provenance block of one data set's table: what, from which runs.
+
+    ``context`` adds what else describes the table (e.g. the settings that made the
+    profile a variant); everything here follows from the records, so the same records
+    give the same block.
+    """
     mine = [r for r in records if r["dataset"] == dataset]
     return {"dataset": dataset, "profile": profile,
-            "folds": sorted({r["fold"] for r in mine}), **(provenance or {}),
+            "folds": sorted({r["fold"] for r in mine}), **(context or {}),
             "runs": runs_provenance(mine)}
 
 
-def provenance_comment(info: dict[str, Any]) -> str:
-    """``info`` as the one-line ``# {json}`` header of a CSV file."""
-    return "# " + json.dumps(info, sort_keys=True, default=str)
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
+                      written: dict[str, Any] | None) -> list[Path]:
+    """Write a table's files (``texts`` by suffix) and its ``.json`` side file.
+
+    The side file holds ``info`` and, under ``written``, the commit, date and versions
+    that wrote it. When the files already hold exactly this table from the same records,
+    nothing is rewritten: a rerun leaves tracked files byte-identical.
+    """
+    sidecar = stem.with_suffix(".json")
+    paths = [stem.with_suffix(suffix) for suffix in texts] + [sidecar]
+    try:
+        previous = json.loads(sidecar.read_text())
+        previous.pop("written", None)
+        same = previous == _as_json(info) and all(
+            stem.with_suffix(suffix).read_text() == text for suffix, text in texts.items())
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if same:
+        return paths
+    for suffix, text in texts.items():
+        stem.with_suffix(suffix).write_text(text)
+    sidecar.write_text(json.dumps({**info, "written": written or {}}, indent=1,
+                                  sort_keys=True, default=str) + "\n")
+    return paths
 
 
 def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
-                 with_paper: bool = False, provenance: dict[str, Any] | None = None
-                 ) -> list[Path]:
-    """Write every table of every data set in ``records``; returns the files written."""
+                 with_paper: bool = False, provenance: dict[str, Any] | None = None,
+                 context: dict[str, Any] | None = None) -> list[Path]:
+    """Write every table of every data set in ``records``; returns the files written.
+
+    CSV files are plain (one header line, loadable by ``pandas.read_csv``); the
+    provenance is in the ``.json`` side file.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = aggregate(records)
     written = []
     for dataset in sorted({r["dataset"] for r in records}):
         for kind, number in zip(("single", "cross"), table_numbers(dataset), strict=True):
             table = build_table(kind, dataset, summary, with_paper)
-            stem = out_dir / f"table{number}_{dataset}"
-            info = {"table": number, **table_info(records, dataset, profile, provenance)}
-            comment = provenance_comment(info)
-            stem.with_suffix(".csv").write_text(comment + "\n" + table.to_csv(index=False))
-            tex = to_latex(table, kind, caption(kind, dataset, number, profile))
-            stem.with_suffix(".tex").write_text("% " + comment[2:] + "\n" + tex)
-            stem.with_suffix(".md").write_text(to_markdown(table, kind) + "\n")
-            stem.with_suffix(".json").write_text(json.dumps(info, indent=1, default=str))
-            written += [stem.with_suffix(s) for s in (".csv", ".tex", ".md", ".json")]
+            info = {"table": number, **table_info(records, dataset, profile, context)}
+            texts = {".csv": table.to_csv(index=False),
+                     ".tex": to_latex(table, kind, caption(kind, dataset, number, profile)),
+                     ".md": to_markdown(table, kind) + "\n"}
+            written += write_table_files(out_dir / f"table{number}_{dataset}", texts, info,
+                                         provenance)
     return written

@@ -45,6 +45,14 @@ class ToyDataset(Dataset):
         return toy_frames(o.identities, o.frames_per_identity, tuple(size), o.seed)
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's cache (~/.cache/rgbd-bench)."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("RGBD_BENCH_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture
 def toy_profile_file(tmp_path):
     path = tmp_path / "toy.toml"

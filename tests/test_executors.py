@@ -47,7 +47,8 @@ def test_waves_put_requirements_first(toy_profile_file, monkeypatch):
 
 def test_dry_run_lists_jobs(tmp_path, toy_profile_file, capsys):
     assert main(["run", "--profile", str(toy_profile_file), "--executor", "slurm",
-                 "--dry-run", "--output", str(tmp_path)]) == 0
+                 "--set", 'cluster.backend="local"', "--dry-run",
+                 "--output", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines == ["wave 0: toy pixels-euclidean fold 0 [slurm]",
                      "wave 0: toy pixels-euclidean fold 1 [slurm]"]

@@ -32,6 +32,6 @@ def test_report_draws_figure5_from_records_and_cache(tmp_path, toy_profile_file)
     examples = records[0]["examples"]["rgb->depth"]
     assert examples and all(len(e["gallery_frames"]) == 5 for e in examples)
     assert all(e["query_frame"] not in e["gallery_frames"] for e in examples)
-    written = write_report(profile, paths)
+    _, written = write_report(profile, paths)
     names = {p.name for p in written}
     assert "figure5_toy.png" in names and "table3_toy.csv" in names

@@ -99,7 +99,8 @@ def test_cli_run_then_tables_and_resume(tmp_path, toy_profile_file, capsys):
     assert (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
             / "fold0.json").stat().st_mtime_ns == mtime
     assert main(["tables", "--profile", str(toy_profile_file), "--output",
-                 str(tmp_path / "out"), "--format", "markdown", "--quiet"]) == 0
+                 str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+                 "--format", "markdown", "--quiet"]) == 0
     assert "pixels-euclidean" in capsys.readouterr().out
 
 

@@ -89,19 +89,33 @@ def test_tables_name_the_runs_behind_their_numbers(tmp_path):
         records.append(item)
     write_tables(records, tmp_path, "quick", provenance={"commit": "writer"})
     info = json.loads((tmp_path / "table3_synthetic.json").read_text())
-    assert info["commit"] == "writer"
+    assert info["written"]["commit"] == "writer"
     assert info["runs"] == {"records": 2, "commits": ["c1", "c2"],
                             "first_date": "2026-01-01", "last_date": "2026-01-02",
-                            "trials": [10], "protocols": ["paper"], "seeds": [0]}
+                            "trials": [10], "protocols": ["paper"], "seeds": [0],
+                            "settings": [], "mixed_settings": False}
 
 
-def test_written_files_carry_provenance(tmp_path):
+def test_csv_is_plain_and_provenance_is_in_the_side_file(tmp_path):
     records = [record("synthetic", "one-stream", 0, CROSS, 0.5)]
     files = write_tables(records, tmp_path, "quick", provenance={"commit": "abc123"})
     csv = tmp_path / "table3_synthetic.csv"
     assert csv in files
-    first = csv.read_text().splitlines()[0]
-    assert first.startswith("# ") and "abc123" in first and '"profile": "quick"' in first
-    parsed = pd.read_csv(csv, comment="#")
-    assert "one-stream" in set(parsed.method)
-    assert (tmp_path / "table3_synthetic.tex").read_text().startswith("% {")
+    assert csv.read_text().startswith("table,dataset,approach,")
+    parsed = pd.read_csv(csv)
+    assert "one-stream" in set(parsed.method) and "mAP" in parsed.columns
+    info = json.loads((tmp_path / "table3_synthetic.json").read_text())
+    assert info["written"]["commit"] == "abc123" and info["profile"] == "quick"
+    assert (tmp_path / "table3_synthetic.tex").read_text().startswith("\\begin{table*}")
+
+
+def test_same_records_leave_the_files_untouched(tmp_path):
+    records = [record("synthetic", "one-stream", 0, CROSS, 0.5)]
+    files = write_tables(records, tmp_path, "quick", provenance={"date": "first"})
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    write_tables(records, tmp_path, "quick", provenance={"date": "second"})
+    assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files} == before
+    changed = [record("synthetic", "one-stream", 0, CROSS, 0.25)]
+    write_tables(changed, tmp_path, "quick", provenance={"date": "third"})
+    info = json.loads((tmp_path / "table3_synthetic.json").read_text())
+    assert info["written"]["date"] == "third"

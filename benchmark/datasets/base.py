@@ -55,14 +55,16 @@ class Dataset(ABC):
     """A source of paired RGB/depth person crops.
 
     Subclasses set ``Options`` (a dataclass; unknown keys are errors), ``split_sizes``
-    (train/val/test identity counts, ``None`` = proportional to BIWI's 32/8/38) and
-    implement :meth:`build`. ``preprocess_version`` is part of the cache key: bump it
+    (train/val/test identity counts, ``None`` = proportional to BIWI's 32/8/38),
+    ``max_folds`` (how many folds exist, ``None`` = any number) and implement
+    :meth:`build`. ``preprocess_version`` is part of the cache key: bump it
     whenever :meth:`build` would produce different pixels.
     """
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     split_sizes: ClassVar[tuple[int, int, int] | None] = None
+    max_folds: ClassVar[int | None] = None
     preprocess_version: ClassVar[int] = 1
 
     def __init__(self, **options: Any) -> None:
@@ -113,6 +115,16 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
             shutil.rmtree(tmp, ignore_errors=True)
             if not folder.is_dir():
                 raise
+    return cached_frames(dataset, size, cache_dir)
+
+
+def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path
+                  ) -> PairedFrames | None:
+    """The data set's cached crops at ``size``, or ``None`` when none were built yet:
+    for readers (figures) that must never start a build."""
+    folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
+    if not folder.is_dir():
+        return None
     try:
         arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in _CACHE_FIELDS}
         return PairedFrames(**{k: (v if k in ("rgb", "depth") else np.asarray(v))

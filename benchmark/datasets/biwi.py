@@ -119,6 +119,11 @@ class BiwiDataset(RealDataset):
             "depth_unit": "mm", "sequences": {str(i): n for i, n in enumerate(SEQUENCE_NAMES)},
             "frame_filter": f"person >= {self.options.min_person_pixels} depth pixels"}
 
+    def file_pairs(self, root: Path, layout: str) -> list[tuple[str, str]]:
+        if layout == "prepared":
+            return super().file_pairs(root, layout)
+        return [(f.rgb, f.depth) for f in self.scan_raw(root).frames]
+
     def scan_raw(self, root: Path):
         scan = scan_raw(root)
         if not scan.frames:

@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from benchmark.datasets.authors_splits import authors_folds, shipped_images
+from benchmark.datasets.authors_splits import N_SPLITS, authors_folds, shipped_images
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.frames import PairedFrames
-from benchmark.datasets.prepared import is_prepared, read_prepared_pair, scan_prepared
+from benchmark.datasets.prepared import PreparedScan, is_prepared, read_prepared_pair, scan_prepared
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.splits import Fold
 
@@ -63,6 +63,10 @@ def _read_pair(paths: tuple[str, str], size: tuple[int, int]) -> tuple[np.ndarra
     return read_prepared_pair(paths[0], paths[1], size)
 
 
+def _pairs(scan: PreparedScan) -> list[tuple[str, str]]:
+    return [(str(scan.rgb_dir / name), str(scan.depth_dir / name)) for name in scan.names]
+
+
 class RealDataset(Dataset):
     """A real data set on disk: ``root`` required, the authors' published splits as folds.
 
@@ -73,6 +77,7 @@ class RealDataset(Dataset):
     authors_name: ClassVar[str] = ""
     folders: ClassVar[tuple[str, str]] = ("", "")
     obtain: ClassVar[str] = ""
+    max_folds: ClassVar[int | None] = N_SPLITS
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -162,6 +167,10 @@ class RealDataset(Dataset):
                                          "depth_unit": "8-bit grey level of the prepared "
                                                        "depth images (not mm)"}
 
+    def file_pairs(self, root: Path, layout: str) -> list[tuple[str, str]]:
+        """The (RGB, depth) file paths of every pairable frame, for ``--verify``."""
+        return _pairs(scan_prepared(root, *self.folders, shipped_images(self.authors_name)))
+
     # -- building ----------------------------------------------------------------------
     def build_prepared(self, root: Path, size: tuple[int, int]) -> PairedFrames:
         """Read, pair and resize the prepared layout's images."""
@@ -169,7 +178,7 @@ class RealDataset(Dataset):
         self.check_unpaired(scan.skipped, scan.examples)
         n, (h, w) = len(scan.names), size
         rgb, depth = np.empty((n, h, w, 3), np.uint8), np.empty((n, h, w), np.uint16)
-        pairs = [(str(scan.rgb_dir / name), str(scan.depth_dir / name)) for name in scan.names]
+        pairs = _pairs(scan)
         reader = partial(_read_pair, size=(h, w))
         for i, (r, d) in enumerate(parallel_map(reader, pairs, self.options.workers,
                                                 f"{self.name} (prepared)")):
