@@ -28,6 +28,7 @@ from torch import nn
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
 from methods.augment import CROPS, Augmentation
+from methods.backbone import STAGES
 from methods.backbones import ARCHS
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
@@ -65,6 +66,9 @@ class DeepOptions:
         pretrained: ``"none"``, ``"imagenet"`` (torchvision ``IMAGENET1K_V1``; Lite0: the
             installed weights package) or the path of a state-dict file.
         embedding_dim: size of the embedding layer.
+        train_from: the first trunk stage that learns (``"stem"``, ``"layer1"`` ...
+            ``"layer4"``); earlier stages keep their (pretrained) weights and BatchNorm
+            statistics. ``"stem"`` (default) trains everything, as the authors.
         depth_encoding: depth as network input, ``"normalised"`` (per-crop stretched
             8-bit depth replicated to 3 channels), ``"colormap"`` (JET) or ``"stored"``
             (depth that is already 8-bit, as the prepared layout's JPEGs, replicated to 3
@@ -112,6 +116,7 @@ class DeepOptions:
     width: int = 128
     pretrained: str = "none"
     embedding_dim: int = 128
+    train_from: str = "stem"
     depth_encoding: str = "normalised"
     zero_padding_channels: int = 3
     zero_padding_eval: str = "as-trained"
@@ -148,6 +153,9 @@ class DeepOptions:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"deep option {name}: expected one of {allowed}, "
                                   f"got {getattr(self, name)!r}")
+        if self.train_from not in STAGES:
+            raise ConfigError(f"deep option train_from: expected one of {STAGES}, "
+                              f"got {self.train_from!r}")
         if self.zero_padding_channels not in (2, 3):
             raise ConfigError("deep option zero_padding_channels: expected 3 or 2")
         if self.augment not in CROPS:
@@ -262,9 +270,11 @@ def _engine_class(loss: str) -> type[Engine]:
 def _new_network(spec: NetworkSpec, options: DeepOptions, num_classes: int,
                  pretrained: str) -> ReidNetwork:
     channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
-    return build_network(options.arch, spec.loss, num_classes=num_classes,
-                         embedding_dim=options.embedding_dim, dropout=options.dropout,
-                         in_channels=channels, pretrained=pretrained)
+    network = build_network(options.arch, spec.loss, num_classes=num_classes,
+                            embedding_dim=options.embedding_dim, dropout=options.dropout,
+                            in_channels=channels, pretrained=pretrained)
+    network.fix_stages_before(options.train_from)
+    return network
 
 
 def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
-from methods.backbone import Backbone
+from methods.backbone import STAGES, Backbone
 from methods.backbones import build_backbone, pretrained_state_dict
 
 HEADS = ("softmax", "triplet")
@@ -69,6 +69,26 @@ class ReidNetwork(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.fixed_stages: tuple[str, ...] = ()
+
+    def fix_stages_before(self, stage: str) -> None:
+        """Fix the trunk's stages before ``stage``: no gradients, and eval mode whatever
+        mode the network is put in (BatchNorm statistics and dropout fixed). ``"stem"``
+        fixes nothing."""
+        if stage not in STAGES:
+            raise ConfigError(f"stage {stage!r}: expected one of {STAGES}")
+        self.fixed_stages = STAGES[:STAGES.index(stage)]
+        for name in self.fixed_stages:
+            for _, module in self.backbone.stage_modules(name):
+                module.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> ReidNetwork:
+        super().train(mode)
+        for name in self.fixed_stages:
+            for _, module in self.backbone.stage_modules(name):
+                module.eval()
+        return self
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """(b, feature_dim) globally average-pooled trunk features."""
