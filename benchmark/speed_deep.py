@@ -135,9 +135,11 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print :func:`measure_training_speed`'s result as JSON."""
+    """Print :func:`measure_training_speed`'s result as JSON (a list for several archs)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet18")
+    parser.add_argument("--arch", nargs="+", default=["resnet18"],
+                        help="one or more backbones (e.g. resnet10 efficientnet-lite0); "
+                             "several are timed in turn and printed as a list")
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -148,10 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on a GPU")
     args = parser.parse_args(argv)
-    result = measure_training_speed(args.arch, args.height, args.width, args.batch_size,
-                                    args.loss, args.modality, args.iterations, args.repeats,
-                                    args.device, amp=args.amp)
-    print(json.dumps(result, indent=2))
+    results = [measure_training_speed(arch, args.height, args.width, args.batch_size,
+                                      args.loss, args.modality, args.iterations, args.repeats,
+                                      args.device, amp=args.amp)
+               for arch in args.arch]
+    print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
 
 
 if __name__ == "__main__":

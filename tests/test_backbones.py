@@ -16,17 +16,9 @@ from methods.distillation_parts import StudentNetwork, frozen_modules, resolve_f
 from methods.networks import build_network
 
 LITE = "efficientnet-lite0"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # (arch, feature_dim, output stride after the stem)
 FAMILIES = (("resnet18", 512, 4), ("resnet50", 2048, 4), (LITE, 1280, 2))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: small networks run faster and do not fight other jobs for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

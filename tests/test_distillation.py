@@ -27,6 +27,8 @@ from methods.engine import TrainConfig
 from methods.networks import build_network
 from methods.registry import get_method
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 STEP1 = dict(arch="resnet18", height=32, width=16, epochs=1, eval_every=1,
              softmax_batch_size=8, triplet_p=2, triplet_k=4, eval_batch_size=64)
 TINY = dict(STEP1, distill_epochs=1, distill_batch_size=8)
@@ -45,15 +47,6 @@ def frames(n_ids: int, per_id: int, first_pid: int, seed: int) -> PairedFrames:
     n = len(pids)
     return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64) + 100 * seed,
                         rgb.astype(np.uint8), depth.astype(np.uint16))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: tiny networks run faster and do not fight other jobs for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -106,3 +106,29 @@ def test_bad_weights_are_config_errors(tmp_path) -> None:
     state = dict(backbone.state_dict(), **{"conv1.weight": torch.zeros(64, 3, 3, 3)})
     with pytest.raises(ConfigError):
         backbone.load_pretrained(state)
+
+
+def test_fixed_stages_neither_learn_nor_update_their_statistics():
+    from methods.backbone import STAGES
+
+    torch.manual_seed(0)
+    network = build_network("resnet10", "softmax", num_classes=3)
+    network.fix_stages_before("layer2")
+    network.train()
+    backbone = network.backbone
+    for stage in STAGES:
+        fixed = stage in ("stem", "layer1")
+        for _, module in backbone.stage_modules(stage):
+            assert all(p.requires_grad != fixed for p in module.parameters()), stage
+            assert module.training != fixed, stage
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    optimiser = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=0.1)
+    _, logits = network(torch.randn(4, 3, 32, 16))
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    optimiser.step()
+    after = network.state_dict()
+    changed = {k.split(".")[1] for k in before
+               if k.startswith("backbone.") and not torch.equal(before[k], after[k])}
+    assert changed and not changed & {"conv1", "bn1", "layer1"}
+    with pytest.raises(ConfigError, match="stage"):
+        network.fix_stages_before("layer9")
