@@ -168,6 +168,10 @@ class DeepOptions:
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ConfigError("deep option random_erasing must be in [0, 1]")
 
+    def autocast(self, device: str) -> bool:
+        """Whether to run in bfloat16 autocast on ``device`` (``amp`` on a GPU only)."""
+        return self.amp and device == "cuda"
+
     def training_key(self) -> dict[str, Any]:
         """The options that change the trained weights (the artifact key's part)."""
         skip = {"eval_batch_size", "num_threads"}
@@ -305,7 +309,7 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
     try:
         with seeded(seed, device):
             network = _new_network(spec, options, samples.num_classes, options.pretrained)
-            amp = options.amp and device == "cuda"
+            amp = options.autocast(device)
             validation = Validation(val, options.validation, seed)
             eval_pipeline = pipeline_for(spec, options, device, evaluation=True)
 
@@ -379,7 +383,7 @@ class DeepMatcher(Matcher):
         pipeline = pipeline_for(self.spec, self.options, device, evaluation=True)
         return embed_images(self.network, pipeline, images, modality,
                             self.options.eval_batch_size,
-                            amp=self.options.amp and device == "cuda")
+                            amp=self.options.autocast(device))
 
 
 def _single_modal(modality: str, loss: str) -> type[DeepMatcher]:

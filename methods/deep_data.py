@@ -73,9 +73,10 @@ def stored_grey(depth: torch.Tensor) -> torch.Tensor:
     stretches them, e.g. ``"normalised"``).
     """
     grey = depth.to(torch.float32)
-    if grey.numel() and float(grey.max()) > 255:
+    deepest = float(grey.max()) if grey.numel() else 0.0
+    if deepest > 255:
         raise ValueError(f"depth_encoding 'stored' takes 8-bit depth (the prepared layout's "
-                         f"images), but this depth goes up to {float(grey.max()):.0f}; use "
+                         f"images), but this depth goes up to {deepest:.0f}; use "
                          f"depth_encoding = \"normalised\" for depth in millimetres")
     return grey
 

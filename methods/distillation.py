@@ -235,7 +235,7 @@ class Distillation(Matcher):
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
         pipeline = pipeline_for(NetworkSpec((self.target,), self.loss), options.deep(), device)
-        amp = options.amp and device == "cuda"
+        amp = options.autocast(device)
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,
                                                 options.eval_batch_size, amp))
@@ -268,7 +268,7 @@ class Distillation(Matcher):
                                 device)
         return embed_images(network, pipeline, images, modality,
                             self.options.eval_batch_size,
-                            amp=self.options.amp and device == "cuda")
+                            amp=self.options.autocast(device))
 
 
 def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any] | None = None,

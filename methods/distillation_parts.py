@@ -26,7 +26,7 @@ from benchmark.errors import ConfigError
 from methods.backbones import build_backbone, freeze_point
 from methods.deep_data import Batch, Pipeline, embed_images
 from methods.engine import Engine
-from methods.networks import ReidNetwork, SoftmaxHead
+from methods.networks import ReidNetwork
 from methods.validation import Validation
 
 REDUCTIONS = ("sum", "mean", "per-sample")
@@ -105,24 +105,13 @@ class StudentNetwork(ReidNetwork):
         for name in self.frozen:
             for parameter in modules[name].parameters(recurse=False):
                 parameter.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> StudentNetwork:
-        super().train(mode)
-        if mode and self.fixed_bn:
-            modules = dict(self.named_modules())
-            for name in self.frozen:
-                modules[name].eval()
-        return self
+        if fixed_bn:
+            self.eval_only = list(self.frozen)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not (self.training and self.dropout > 0 and not self.fixed_bn):
             return super().forward(x)
-        head = self.head
-        hidden = torch.relu(head.feat_bn(head.feat(self.pooled(x))))
-        hidden = nn.functional.dropout(hidden, self.dropout, training=True)
-        if isinstance(head, SoftmaxHead):
-            return hidden, None
-        return head.embedding(hidden), None
+        return self.head.dropped_embedding(self.pooled(x), self.dropout), None
 
     def trainable_names(self) -> list[str]:
         """Names of the parameters step II trains."""

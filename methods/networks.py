@@ -44,6 +44,11 @@ class SoftmaxHead(nn.Module):
         embedding = torch.relu(self.feat_bn(self.feat(x)))
         return embedding, self.classifier(self.drop(embedding))
 
+    def dropped_embedding(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """The embedding with dropout ``p`` applied to it (where open-reid's ResNet puts
+        dropout when its classifier is off)."""
+        return nn.functional.dropout(torch.relu(self.feat_bn(self.feat(x))), p, training=True)
+
 
 class TripletHead(nn.Module):
     """Linear(hidden) -> BN -> ReLU -> Linear(embedding); the output is the embedding."""
@@ -61,6 +66,12 @@ class TripletHead(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.embedding(torch.relu(self.feat_bn(self.feat(x)))), None
 
+    def dropped_embedding(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """The embedding with dropout ``p`` on the hidden layer before the last linear
+        layer (where open-reid's ResNet puts dropout when its classifier is that layer)."""
+        hidden = torch.relu(self.feat_bn(self.feat(x)))
+        return self.embedding(nn.functional.dropout(hidden, p, training=True))
+
 
 class ReidNetwork(nn.Module):
     """Trunk -> global average pooling -> head; ``forward`` gives (embedding, logits|None)."""
@@ -69,7 +80,7 @@ class ReidNetwork(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.fixed_stages: tuple[str, ...] = ()
+        self.eval_only: list[str] = []
 
     def fix_stages_before(self, stage: str) -> None:
         """Fix the trunk's stages before ``stage``: no gradients, and eval mode whatever
@@ -77,17 +88,17 @@ class ReidNetwork(nn.Module):
         fixes nothing."""
         if stage not in STAGES:
             raise ConfigError(f"stage {stage!r}: expected one of {STAGES}")
-        self.fixed_stages = STAGES[:STAGES.index(stage)]
-        for name in self.fixed_stages:
-            for _, module in self.backbone.stage_modules(name):
+        for fixed in STAGES[:STAGES.index(stage)]:
+            for name, module in self.backbone.stage_modules(fixed):
                 module.requires_grad_(False)
+                self.eval_only.append(f"backbone.{name}")
         self.train(self.training)
 
     def train(self, mode: bool = True) -> ReidNetwork:
+        """Set the mode; the modules named in ``eval_only`` stay in eval mode."""
         super().train(mode)
-        for name in self.fixed_stages:
-            for _, module in self.backbone.stage_modules(name):
-                module.eval()
+        for name in self.eval_only:
+            self.get_submodule(name).eval()
         return self
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
