@@ -38,14 +38,14 @@ def ranked_matches(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.n
     if np.isnan(distmat).any():
         raise ValueError("distmat contains NaN")
     matches = query_ids[:, None] == gallery_ids[None, :]
-    if exclude is None:
-        order = np.lexsort((matches, distmat), axis=1)  # by distance, then non-matches first
-        return np.take_along_axis(matches, order, axis=1)
-    exclude = np.asarray(exclude, dtype=bool)
-    if exclude.shape != distmat.shape:
-        raise ValueError(f"exclude has shape {exclude.shape}, expected {distmat.shape}")
-    matches &= ~exclude
-    order = np.lexsort((matches, distmat, exclude), axis=1)
+    keys = (matches, distmat)  # by distance, then non-matches first
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=bool)
+        if exclude.shape != distmat.shape:
+            raise ValueError(f"exclude has shape {exclude.shape}, expected {distmat.shape}")
+        matches &= ~exclude
+        keys = (matches, distmat, exclude)  # excluded items last
+    order = np.lexsort(keys, axis=1)
     return np.take_along_axis(matches, order, axis=1)
 
 

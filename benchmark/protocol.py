@@ -57,6 +57,13 @@ def twin_mask(query_pids: np.ndarray, query_frames: np.ndarray, gallery_pids: np
     return np.isin(query_rows, gallery_rows.ravel())
 
 
+def twin_pairs(query_pids: np.ndarray, query_frames: np.ndarray, gallery_pids: np.ndarray,
+               gallery_frames: np.ndarray) -> np.ndarray:
+    """(n_query, n_gallery) bool: the pair shares identity and time-step key (twins)."""
+    return ((np.asarray(query_pids)[:, None] == np.asarray(gallery_pids)[None, :])
+            & (np.asarray(query_frames)[:, None] == np.asarray(gallery_frames)[None, :]))
+
+
 def multi_shot_map(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.ndarray,
                    gallery_emb: np.ndarray, gallery_pids: np.ndarray,
                    gallery_frames: np.ndarray, distance: Distance = euclidean_distance,
@@ -73,8 +80,8 @@ def multi_shot_map(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: 
     scores = []
     for start in range(0, len(query_pids), block):
         rows = slice(start, start + block)
-        twins = ((query_pids[rows, None] == gallery_pids[None, :])
-                 & (query_frames[rows, None] == gallery_frames[None, :]))
+        twins = twin_pairs(query_pids[rows], query_frames[rows], gallery_pids,
+                           gallery_frames)
         distmat = np.asarray(distance(query_emb[rows], gallery_emb), dtype=np.float64)
         scores.append(average_precisions(ranked_matches(distmat, query_pids[rows],
                                                         gallery_pids, twins)))

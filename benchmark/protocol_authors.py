@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmark.distance import euclidean_distance
+from benchmark.protocol import twin_pairs
 
 Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 DRAWS_PER_IDENTITY = 50
@@ -115,8 +116,7 @@ def one_trial(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.nd
     q = draw_per_identity(query_pids, query_frames, DRAWS_PER_IDENTITY, authors_bug, rng)
     qp, gp = query_pids[q], gallery_pids[g]
     dist = np.asarray(distance(query_emb[q], gallery_emb[g]), dtype=np.float64)
-    keep = ~((query_frames[q][:, None] == gallery_frames[g][None, :])
-             & (qp[:, None] == gp[None, :]))  # False at the query's twin, in gallery order
+    keep = ~twin_pairs(qp, query_frames[q], gp, gallery_frames[g])  # in gallery order
     order = np.argsort(dist, axis=1, kind="stable")
     pos = np.empty_like(order)
     np.put_along_axis(pos, order, np.arange(order.shape[1])[None, :], axis=1)
