@@ -123,14 +123,20 @@ def erasing_mask(rng: np.random.Generator, n: int, height: int, width: int,
 
 def geometric(images: torch.Tensor, augmentation: Augmentation,
               rng: np.random.Generator) -> torch.Tensor:
-    """Random crop and flip of a (b, c, h, w) float batch, output at the same size."""
+    """Random crop and flip of a (b, c, h, w) float batch, output at the same size.
+
+    Without a crop, flips are exact mirror images (no resampling), so a mirrored image
+    is the same input every time it is drawn."""
     n, _, height, width = images.shape
+    if augmentation.crop == "none":
+        if not augmentation.flip:
+            return images
+        flips = torch.from_numpy(rng.random(n) < 0.5).to(images.device).view(n, 1, 1, 1)
+        return torch.where(flips, images.flip(3), images)
     if augmentation.crop == "rect-crop":
         boxes = rect_crop_boxes(rng, n, height, width)
-    elif augmentation.crop == "pad-crop":
-        boxes = pad_crop_boxes(rng, n, height, width)
     else:
-        boxes = np.tile(np.array([[0, 0, height, width]]), (n, 1))
+        boxes = pad_crop_boxes(rng, n, height, width)
     flips = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, dtype=bool)
     theta = boxes_to_affine(boxes, flips, height, width).to(images.device, images.dtype)
     grid = F.affine_grid(theta, [n, images.shape[1], height, width], align_corners=False)

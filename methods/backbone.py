@@ -20,6 +20,8 @@ from torch import nn
 from benchmark.errors import ConfigError
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+# Where a trunk's input can enter: a stage, or "head" (the pooled features themselves).
+ENTRY_POINTS = (*STAGES, "head")
 # Stages a freeze point can name by shorthand: freezing from the stem would freeze it all.
 FREEZE_STAGES = STAGES[1:]
 
@@ -73,10 +75,29 @@ class Backbone(nn.Module):
         raise KeyError(name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for parts in self.STAGE_PARTS.values():
-            for part in parts:
-                x = getattr(self, part)(x)
+        return self.forward_from(x, "stem")
+
+    def forward_until(self, x: torch.Tensor, entry: str) -> torch.Tensor:
+        """Run the stages before ``entry`` (one of :data:`ENTRY_POINTS`) on images:
+        the input that :meth:`forward_from` ``entry`` takes (pooled features for
+        ``"head"``)."""
+        stages = STAGES[:ENTRY_POINTS.index(entry)]
+        x = self._run(x, stages)
+        return torch.flatten(self.avgpool(x), 1) if entry == "head" else x
+
+    def forward_from(self, x: torch.Tensor, entry: str) -> torch.Tensor:
+        """Pooled features from the output of the stages before ``entry``:
+        ``forward_from(forward_until(x, e), e) == forward(x)`` for every entry point."""
+        if entry == "head":
+            return x
+        x = self._run(x, STAGES[ENTRY_POINTS.index(entry):])
         return torch.flatten(self.avgpool(x), 1)
+
+    def _run(self, x: torch.Tensor, stages: tuple[str, ...]) -> torch.Tensor:
+        for stage in stages:
+            for part in self.STAGE_PARTS[stage]:
+                x = getattr(self, part)(x)
+        return x
 
     def adapt_input(self, in_channels: int) -> None:
         """Replace the first convolution by a freshly initialised one for ``in_channels``."""

@@ -27,6 +27,7 @@ Both modalities use the ImageNet mean/std.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -234,6 +235,11 @@ class Pipeline:
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.mean, self.std = encoder.mean_std(self.device)
+
+    def feeding(self, network: torch.nn.Module) -> contextlib.AbstractContextManager:
+        """The context in which ``network`` takes this pipeline's training inputs (images:
+        nothing to set up)."""
+        return contextlib.nullcontext()
 
     def unnormalised(self, images: torch.Tensor, modality: str) -> torch.Tensor:
         """Raw crops (any device) -> encoded (b, c, h, w) in [0, 1] at the input size."""

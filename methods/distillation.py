@@ -38,9 +38,12 @@ from methods.deep import (
     DeepOptions,
     NetworkSpec,
     artifact_key,
+    check_cacheable,
     frames_fingerprint,
     pipeline_for,
+    save_fixed_outputs,
     train_or_load_step1,
+    training_pipeline,
 )
 from methods.deep_data import SampleSet, embed_images
 from methods.distillation_parts import (
@@ -142,6 +145,8 @@ class DistillationOptions(DeepOptions):
             raise ConfigError("distillation options: need distill_lr > 0, "
                               "distill_weight_decay >= 0, 0 <= distill_momentum < 1")
         check_freeze_point(self.arch, self.freeze_from)
+        if self.cache_fixed_stages:
+            check_cacheable(self.train_from, self.distill_augment, 0.0, "distillation option")
 
     def deep(self) -> DeepOptions:
         """The ``[options.deep]`` part: exactly the options of the step-I network."""
@@ -220,6 +225,7 @@ class Distillation(Matcher):
                                             "result": result})
         self.student = student.to(self.context.device).eval()
         self.checkpoint = path
+        save_fixed_outputs(self.student)
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
@@ -234,7 +240,8 @@ class Distillation(Matcher):
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
-        pipeline = pipeline_for(NetworkSpec((self.target,), self.loss), options.deep(), device)
+        spec = NetworkSpec((self.target,), self.loss)
+        pipeline = pipeline_for(spec, options.deep(), device)
         amp = options.autocast(device)
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,
@@ -248,7 +255,9 @@ class Distillation(Matcher):
         try:
             with seeded(seed, device):
                 engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                            pipeline, options.train_config(), seed=seed,
+                                            training_pipeline(spec, options.deep(), student,
+                                                              device),
+                                            options.train_config(), seed=seed,
                                             validate=validate, quiet=self.context.quiet,
                                             targets=targets,
                                             reduction=options.loss_reduction)
@@ -266,9 +275,11 @@ class Distillation(Matcher):
         device = self.context.device
         pipeline = pipeline_for(NetworkSpec((modality,), self.loss), self.options.deep(),
                                 device)
-        return embed_images(network, pipeline, images, modality,
-                            self.options.eval_batch_size,
-                            amp=self.options.autocast(device))
+        embeddings = embed_images(network, pipeline, images, modality,
+                                  self.options.eval_batch_size,
+                                  amp=self.options.autocast(device))
+        save_fixed_outputs(network)
+        return embeddings
 
 
 def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any] | None = None,

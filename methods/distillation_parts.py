@@ -90,6 +90,9 @@ class StudentNetwork(ReidNetwork):
     the regressed 128-d embedding and for a triplet F entries of the 1024-d hidden layer
     before the last linear layer. Active in train mode only, and not with ``fixed_bn``
     (the head is frozen and fixed then).
+
+    The trunk stages F kept fixed (its ``train_from``) stay fixed in G, and G shares F's
+    memo of their outputs: G's learnable part lies between them and the freeze point.
     """
 
     def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool,
@@ -107,6 +110,8 @@ class StudentNetwork(ReidNetwork):
                 parameter.requires_grad_(False)
         if fixed_bn:
             self.eval_only = list(self.frozen)
+        self.fix_stages_before(teacher.fixed_before)
+        self.fixed_outputs = teacher.fixed_outputs
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not (self.training and self.dropout > 0 and not self.fixed_bn):

@@ -193,10 +193,11 @@ class Engine:
         total = torch.zeros((), device=self.pipeline.device)
         count = self.iterations_per_epoch
         pin = self.pipeline.device.type == "cuda"
-        for host in prefetched(self.samples, self.sampler.batches(count), pin=pin):
-            batch = self.pipeline.train_batch(host, self.config.augmentation,
-                                              self.augment_rng)
-            total += self.train_step(batch).float()
+        with self.pipeline.feeding(self.model):
+            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin):
+                batch = self.pipeline.train_batch(host, self.config.augmentation,
+                                                  self.augment_rng)
+                total += self.train_step(batch).float()
         return float(total) / count
 
     def fit(self) -> TrainResult:

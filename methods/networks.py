@@ -15,12 +15,16 @@ EfficientNet-Lite0), so later steps can freeze or replace parts of it by name.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
-from methods.backbone import STAGES, Backbone
+from methods.backbone import ENTRY_POINTS, STAGES, Backbone
 from methods.backbones import build_backbone, pretrained_state_dict
+from methods.fixed_outputs import FixedOutputs
 
 HEADS = ("softmax", "triplet")
 
@@ -81,18 +85,32 @@ class ReidNetwork(nn.Module):
         self.backbone = backbone
         self.head = head
         self.eval_only: list[str] = []
+        self.fixed_before = "stem"
+        self.fixed_outputs: FixedOutputs | None = None
+        self.entry = "stem"
 
     def fix_stages_before(self, stage: str) -> None:
         """Fix the trunk's stages before ``stage``: no gradients, and eval mode whatever
         mode the network is put in (BatchNorm statistics and dropout fixed). ``"stem"``
-        fixes nothing."""
-        if stage not in STAGES:
-            raise ConfigError(f"stage {stage!r}: expected one of {STAGES}")
-        for fixed in STAGES[:STAGES.index(stage)]:
+        fixes nothing, ``"head"`` the whole trunk."""
+        if stage not in ENTRY_POINTS:
+            raise ConfigError(f"stage {stage!r}: expected one of {ENTRY_POINTS}")
+        for fixed in STAGES[:ENTRY_POINTS.index(stage)]:
             for name, module in self.backbone.stage_modules(fixed):
                 module.requires_grad_(False)
-                self.eval_only.append(f"backbone.{name}")
+                if f"backbone.{name}" not in self.eval_only:
+                    self.eval_only.append(f"backbone.{name}")
+        self.fixed_before = stage
         self.train(self.training)
+
+    def fixed_modules(self) -> list[nn.Module]:
+        """The trunk modules :meth:`fix_stages_before` fixed, in forward order."""
+        stages = STAGES[:ENTRY_POINTS.index(self.fixed_before)]
+        return [module for stage in stages for _, module in self.backbone.stage_modules(stage)]
+
+    def remember_fixed_outputs(self, memo: FixedOutputs) -> None:
+        """Take the fixed stages' outputs from ``memo`` (computed once per distinct input)."""
+        self.fixed_outputs = memo
 
     def train(self, mode: bool = True) -> ReidNetwork:
         """Set the mode; the modules named in ``eval_only`` stay in eval mode."""
@@ -101,9 +119,26 @@ class ReidNetwork(nn.Module):
             self.get_submodule(name).eval()
         return self
 
+    @contextlib.contextmanager
+    def fed_at(self, entry: str) -> Iterator[None]:
+        """Within the block, inputs are the outputs of the stages before ``entry``
+        (pooled features for ``"head"``), as :class:`~methods.fixed_outputs.FixedStagePipeline`
+        makes them, not images."""
+        previous, self.entry = self.entry, entry
+        try:
+            yield
+        finally:
+            self.entry = previous
+
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """(b, feature_dim) globally average-pooled trunk features."""
-        return self.backbone(x)
+        if self.entry != "stem":
+            return self.backbone.forward_from(x, self.entry)
+        entry = self.fixed_before
+        if self.fixed_outputs is None or entry == "stem":
+            return self.backbone(x)
+        fixed = self.fixed_outputs(x, lambda images: self.backbone.forward_until(images, entry))
+        return self.backbone.forward_from(fixed, entry)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.head(self.pooled(x))
