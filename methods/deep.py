@@ -267,11 +267,11 @@ def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str,
                     device)
 
 
-def training_pipeline(spec: NetworkSpec, options: DeepOptions, network: ReidNetwork,
-                      device: str) -> Pipeline:
-    """The training pipeline of ``network``: images, or its fixed stages' outputs when
-    it remembers them (``cache_fixed_stages``)."""
-    pipeline = pipeline_for(spec, options, device)
+def network_pipeline(spec: NetworkSpec, options: DeepOptions, network: ReidNetwork,
+                     device: str, evaluation: bool = False) -> Pipeline:
+    """The pipeline that feeds ``network``: images, or its fixed stages' outputs when it
+    keeps a store of them (``cache_fixed_stages``)."""
+    pipeline = pipeline_for(spec, options, device, evaluation)
     if network.fixed_outputs is None or network.fixed_before == "stem":
         return pipeline
     return FixedStagePipeline(pipeline, network.backbone, network.fixed_before,
@@ -372,7 +372,7 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
             remember_fixed_outputs(network, options, context)
             amp = options.autocast(device)
             validation = Validation(val, options.validation, seed)
-            eval_pipeline = pipeline_for(spec, options, device, evaluation=True)
+            eval_pipeline = network_pipeline(spec, options, network, device, evaluation=True)
 
             def validate(model: nn.Module) -> float:
                 return validation_map(model, eval_pipeline, validation, spec.settings,
@@ -381,7 +381,7 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
             engine_cls = _engine_class(spec.loss)
             extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
             engine = engine_cls(network, samples,
-                                training_pipeline(spec, options, network, device),
+                                network_pipeline(spec, options, network, device),
                                 train_config(spec, options),
                                 seed=seed, validate=validate, quiet=context.quiet,
                                 **extra)
@@ -443,7 +443,8 @@ class DeepMatcher(Matcher):
             raise ValueError(f"{self.name} embeds {self.spec.modalities} images, "
                              f"not {modality!r}")
         device = self.context.device
-        pipeline = pipeline_for(self.spec, self.options, device, evaluation=True)
+        pipeline = network_pipeline(self.spec, self.options, self.network, device,
+                                    evaluation=True)
         embeddings = embed_images(self.network, pipeline, images, modality,
                                   self.options.eval_batch_size,
                                   amp=self.options.autocast(device))

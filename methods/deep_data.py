@@ -307,11 +307,12 @@ def embed_images(network: torch.nn.Module, pipeline: Pipeline, images: np.ndarra
     network.eval()
     chunks = []
     try:
-        for start in range(0, len(images), batch_size):
-            x = pipeline.eval_inputs(images[start:start + batch_size], modality)
-            with torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=amp):
-                embedding, _ = network(x)
-            chunks.append(embedding.float().cpu().numpy())
+        with pipeline.feeding(network):
+            for start in range(0, len(images), batch_size):
+                x = pipeline.eval_inputs(images[start:start + batch_size], modality)
+                with torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=amp):
+                    embedding, _ = network(x)
+                chunks.append(embedding.float().cpu().numpy())
     finally:
         network.train(was_training)
     if not chunks:

@@ -40,10 +40,9 @@ from methods.deep import (
     artifact_key,
     check_cacheable,
     frames_fingerprint,
-    pipeline_for,
+    network_pipeline,
     save_fixed_outputs,
     train_or_load_step1,
-    training_pipeline,
 )
 from methods.deep_data import SampleSet, embed_images
 from methods.distillation_parts import (
@@ -241,7 +240,7 @@ class Distillation(Matcher):
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
-        pipeline = pipeline_for(spec, options.deep(), device)
+        pipeline = network_pipeline(spec, options.deep(), student, device)
         amp = options.autocast(device)
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,
@@ -255,8 +254,7 @@ class Distillation(Matcher):
         try:
             with seeded(seed, device):
                 engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                            training_pipeline(spec, options.deep(), student,
-                                                              device),
+                                            pipeline,
                                             options.train_config(), seed=seed,
                                             validate=validate, quiet=self.context.quiet,
                                             targets=targets,
@@ -273,8 +271,8 @@ class Distillation(Matcher):
             raise ValueError(f"{self.name}: unknown modality {modality!r}")
         network = self.teacher if modality == self.source else self.student
         device = self.context.device
-        pipeline = pipeline_for(NetworkSpec((modality,), self.loss), self.options.deep(),
-                                device)
+        pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
+                                    network, device)
         embeddings = embed_images(network, pipeline, images, modality,
                                   self.options.eval_batch_size,
                                   amp=self.options.autocast(device))

@@ -1,18 +1,19 @@
-"""Outputs of a network's fixed trunk stages, remembered per input image.
+"""Outputs of a network's fixed trunk stages, computed once per input image.
 
 With ``train_from`` later than the stem, the stages before it never change: their
 output for an image is the same in every epoch, every validation, every fold and every
-method that starts from the same weights. :class:`FixedOutputs` computes each distinct
-input once. It is content-addressed: the key of an input is a hash of its exact bytes
-(the normalised, resized network input), so a hit can only return what the stages would
-compute, whatever produced the input (a training batch, its mirror image, a validation
-or test image). Inputs that differ in every batch (random crops, random erasing) never
-hit; the cache pays off with ``augment = "none"``, where the flips are the only
+method that starts from the same weights. :class:`FixedStagePipeline` hands a network
+those outputs instead of images and computes each one once, in a :class:`FixedOutputs`
+store. The store is content-addressed: a key is a hash of the raw crop's bytes, its
+modality, the input encoding and size, and whether it is mirrored, so a hit can only
+return what the stages would compute for that input. Random crops or erasing would make
+every input new, so the pipeline serves ``augment = "none"``, where flips are the only
 augmentation and each image has two inputs.
 
-The store is kept in memory and, with a ``folder``, in the artifact store (shared by all
-tasks of a data set; :meth:`FixedOutputs.save` merges with what another process wrote,
-so concurrent tasks lose nothing but recomputation).
+The store lives in memory and, with a ``folder``, in the artifact store (keyed by the
+fixed stages' weights, :func:`weights_key`, shared by all tasks of a data set);
+:meth:`FixedOutputs.save` merges with what another process wrote, so concurrent tasks
+lose nothing but recomputation.
 """
 
 from __future__ import annotations
@@ -32,15 +33,7 @@ from methods.backbone import Backbone
 from methods.deep_data import Batch, HostBatch, Pipeline
 
 FILE_NAME = "outputs.npz"
-Stages = Callable[[torch.Tensor], torch.Tensor]
-
-
-def input_keys(x: torch.Tensor) -> list[bytes]:
-    """A 16-byte BLAKE2b digest of each sample of a batch (its dtype, shape and values,
-    in contiguous NCHW order whatever the memory format)."""
-    array = x.detach().to("cpu").contiguous().numpy()
-    header = f"{array.dtype}{array.shape[1:]}".encode()
-    return [hashlib.blake2b(header + row.tobytes(), digest_size=16).digest() for row in array]
+KEY_BYTES = 16
 
 
 def weights_key(modules: list[torch.nn.Module]) -> str:
@@ -55,10 +48,10 @@ def weights_key(modules: list[torch.nn.Module]) -> str:
 
 
 class FixedOutputs:
-    """A memo of ``stages(x)`` per sample of ``x``, optionally stored in ``folder``.
+    """Outputs by input key (``KEY_BYTES`` bytes), optionally stored in ``folder``.
 
-    The caller guarantees that ``stages`` is a fixed function (weights frozen, eval
-    mode); ``folder`` must be keyed by those weights (:func:`weights_key`).
+    Whoever fills it guarantees that one key always names one output (the same input
+    through the same fixed stages); ``folder`` must be keyed by those stages' weights.
     """
 
     def __init__(self, folder: Path | None = None) -> None:
@@ -74,32 +67,32 @@ class FixedOutputs:
         return len(self.outputs)
 
     def __deepcopy__(self, memo: dict) -> FixedOutputs:
-        """Copies of a network share the memo (their fixed stages are the same)."""
+        """Copies of a network share the store (their fixed stages are the same)."""
         return self
 
-    def __call__(self, x: torch.Tensor, stages: Stages) -> torch.Tensor:
-        """``stages(x)``, computing only the samples not seen before."""
-        keys = input_keys(x)
+    def lookup(self, keys: list[bytes],
+               compute: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
+        """The stacked outputs of ``keys``; ``compute(positions)`` gives the outputs of
+        the inputs at those positions, called once for the keys not stored yet."""
         first = {key: i for i, key in reversed(list(enumerate(keys)))}
         missing = [i for key, i in first.items() if key not in self.outputs]
         if missing:
             with torch.no_grad():
-                computed = stages(x[missing]).detach().to("cpu", torch.float32)
+                computed = compute(missing).detach().to("cpu", torch.float32)
             for i, row in zip(missing, computed, strict=True):
                 self.outputs[keys[i]] = row.contiguous()
             self.unsaved += len(missing)
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
-        rows = torch.stack([self.outputs[key] for key in keys])
-        return rows.to(x.device).contiguous(memory_format=_format_of(x, rows))
+        return torch.stack([self.outputs[key] for key in keys])
 
     def save(self) -> None:
-        """Write the memo (merged with the stored one) atomically; no-op without a folder
-        or without new outputs."""
+        """Write the store (merged with the stored one) atomically; no-op without a
+        folder or without new outputs."""
         if self.folder is None or self.unsaved == 0:
             return
         merged = {**self._read(), **self.outputs}
-        keys = np.frombuffer(b"".join(merged), dtype=np.uint8).reshape(len(merged), 16)
+        keys = np.frombuffer(b"".join(merged), dtype=np.uint8).reshape(len(merged), KEY_BYTES)
         values = torch.stack(list(merged.values())).numpy()
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=FILE_NAME + ".", suffix=".npz", dir=self.folder)
@@ -124,21 +117,13 @@ class FixedOutputs:
         return {bytes(k): torch.from_numpy(v.copy()) for k, v in zip(keys, values, strict=True)}
 
 
-def _format_of(x: torch.Tensor, rows: torch.Tensor) -> torch.memory_format:
-    if rows.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 class FixedStagePipeline(Pipeline):
-    """A training pipeline that hands the network its fixed stages' outputs, not images.
+    """A pipeline that hands the network its fixed stages' outputs, not images.
 
-    Each training sample has two possible inputs (as is and mirrored, ``augment =
-    "none"``); their fixed outputs are looked up in ``memo`` under a key of the raw
-    crop, the modality, the encoding, the input size and the flip, and computed once.
-    The flips are drawn exactly as :func:`methods.augment.geometric` draws them, so a
-    seed gives the same batches with or without this pipeline. Validation and test
-    inputs go through the network's own memo (:meth:`Pipeline.eval_inputs`).
+    Training batches draw their flips exactly as :func:`methods.augment.geometric` does
+    without a crop, so a seed gives the same batches as the image pipeline; evaluation
+    inputs are the outputs of the images as they are. Each output is computed once,
+    from ``base``'s encoding, through ``backbone``'s stages before ``entry``.
     """
 
     def __init__(self, base: Pipeline, backbone: Backbone, entry: str, memo: FixedOutputs
@@ -148,10 +133,14 @@ class FixedStagePipeline(Pipeline):
         self.backbone = backbone
         self.entry = entry
         self.memo = memo
-        self.prefix = f"raw|{base.encoder}|{base.size}|".encode()
+        self.prefix = f"{base.encoder}|{base.size}|".encode()
 
     def feeding(self, network: torch.nn.Module) -> contextlib.AbstractContextManager:
         return network.fed_at(self.entry)
+
+    def eval_inputs(self, images: np.ndarray, modality: str) -> torch.Tensor:
+        images = torch.from_numpy(np.ascontiguousarray(images))
+        return self._outputs(images, modality, np.zeros(len(images), dtype=bool))
 
     def train_batch(self, host: HostBatch, augmentation: Augmentation,
                     rng: np.random.Generator) -> Batch:
@@ -160,33 +149,28 @@ class FixedStagePipeline(Pipeline):
                              "or erasing")
         n = len(host.index)
         flips = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, dtype=bool)
-        rows: list[torch.Tensor | None] = [None] * n
-        for modality, (positions, images) in host.parts.items():
-            keys = [self._key(modality, images[j], bool(flips[p]))
-                    for j, p in enumerate(positions)]
-            missing = [j for j, key in enumerate(keys) if key not in self.memo.outputs]
-            if missing:
-                self._compute(images[missing], modality, flips[positions[missing]],
-                              [keys[j] for j in missing])
-            for p, key in zip(positions, keys, strict=True):
-                rows[p] = self.memo.outputs[key]
-            self.memo.hits += len(keys) - len(missing)
-        inputs = torch.stack(rows).to(self.device, non_blocking=True)
-        return Batch(inputs, host.labels.to(self.device, non_blocking=True), host.index)
+        parts = [(positions, self._outputs(images, modality, flips[positions]))
+                 for modality, (positions, images) in host.parts.items()]
+        inputs = parts[0][1].new_empty((n, *parts[0][1].shape[1:]))
+        for positions, outputs in parts:
+            inputs[torch.from_numpy(positions)] = outputs
+        return Batch(inputs.to(self.device, non_blocking=True),
+                     host.labels.to(self.device, non_blocking=True), host.index)
+
+    def _outputs(self, images: torch.Tensor, modality: str, flips: np.ndarray
+                 ) -> torch.Tensor:
+        keys = [self._key(modality, image, bool(flip))
+                for image, flip in zip(images, flips, strict=True)]
+
+        def compute(positions: list[int]) -> torch.Tensor:
+            x = self.base.unnormalised(images[positions], modality)
+            mirror = torch.from_numpy(flips[positions]).to(x.device).view(-1, 1, 1, 1)
+            x = self.base.finish(torch.where(mirror, x.flip(3), x))
+            return self.backbone.forward_until(x, self.entry)
+
+        return self.memo.lookup(keys, compute).to(self.device)
 
     def _key(self, modality: str, image: torch.Tensor, flip: bool) -> bytes:
         raw = image.contiguous().numpy()
-        tag = f"{modality}|{'mirrored' if flip else 'as is'}|{raw.shape}|".encode()
-        return hashlib.blake2b(self.prefix + tag + raw.tobytes(), digest_size=16).digest()
-
-    def _compute(self, images: torch.Tensor, modality: str, flips: np.ndarray,
-                 keys: list[bytes]) -> None:
-        x = self.base.unnormalised(images, modality)
-        mirror = torch.from_numpy(flips).to(x.device).view(-1, 1, 1, 1)
-        x = self.base.finish(torch.where(mirror, x.flip(3), x))
-        with torch.no_grad():
-            outputs = self.backbone.forward_until(x, self.entry).to("cpu", torch.float32)
-        for key, row in zip(keys, outputs, strict=True):
-            self.memo.outputs.setdefault(key, row.contiguous())
-        self.memo.unsaved += len(keys)
-        self.memo.misses += len(keys)
+        tag = f"{modality}|{'mirrored' if flip else 'as is'}|{raw.dtype}{raw.shape}|".encode()
+        return hashlib.blake2b(self.prefix + tag + raw.tobytes(), digest_size=KEY_BYTES).digest()

@@ -109,7 +109,8 @@ class ReidNetwork(nn.Module):
         return [module for stage in stages for _, module in self.backbone.stage_modules(stage)]
 
     def remember_fixed_outputs(self, memo: FixedOutputs) -> None:
-        """Take the fixed stages' outputs from ``memo`` (computed once per distinct input)."""
+        """Keep ``memo``, the store of the fixed stages' outputs that pipelines feeding
+        this network use (:func:`methods.deep.network_pipeline`)."""
         self.fixed_outputs = memo
 
     def train(self, mode: bool = True) -> ReidNetwork:
@@ -132,13 +133,7 @@ class ReidNetwork(nn.Module):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """(b, feature_dim) globally average-pooled trunk features."""
-        if self.entry != "stem":
-            return self.backbone.forward_from(x, self.entry)
-        entry = self.fixed_before
-        if self.fixed_outputs is None or entry == "stem":
-            return self.backbone(x)
-        fixed = self.fixed_outputs(x, lambda images: self.backbone.forward_until(images, entry))
-        return self.backbone.forward_from(fixed, entry)
+        return self.backbone.forward_from(x, self.entry)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.head(self.pooled(x))

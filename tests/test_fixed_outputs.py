@@ -11,10 +11,11 @@ from benchmark.errors import ConfigError
 from methods.backbone import ENTRY_POINTS
 from methods.backbones import build_backbone
 from methods.context import TaskContext
-from methods.deep import NetworkSpec, train_or_load
-from methods.deep_data import embed_images
+from methods.deep import NetworkSpec, network_pipeline, pipeline_for, train_or_load
+from methods.deep_data import InputEncoder, Pipeline, embed_images
 from methods.distillation import DistillationOptions
-from methods.fixed_outputs import FILE_NAME, FixedOutputs, input_keys
+from methods.distillation_parts import StudentNetwork, frozen_modules
+from methods.fixed_outputs import FILE_NAME, FixedOutputs, FixedStagePipeline
 from methods.networks import build_network
 from methods.registry import get_method
 from tests.test_deep_methods import TINY, blob_frames
@@ -33,54 +34,70 @@ def test_every_entry_point_splits_the_forward_pass(arch: str) -> None:
     assert backbone.forward_until(x, "head").shape == whole.shape
 
 
-class CountingStages:
-    """Doubles its input and counts the samples it saw."""
+class Doubling:
+    """compute() of FixedOutputs.lookup for inputs ``x``: 2x, counting what it computed."""
 
-    def __init__(self) -> None:
-        self.samples = 0
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x, self.samples = x, 0
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.samples += len(x)
-        return 2 * x
+    def __call__(self, positions: list[int]) -> torch.Tensor:
+        self.samples += len(positions)
+        return 2 * self.x[positions]
 
 
-def test_memo_computes_each_distinct_input_once(tmp_path: Path) -> None:
-    stages, memo = CountingStages(), FixedOutputs(tmp_path)
-    a, b = torch.randn(3, 2, 4, 4), torch.randn(1, 2, 4, 4)
-    torch.testing.assert_close(memo(a, stages), 2 * a)
-    both = torch.cat([b, a[1:2], b])  # one new input, twice, and one seen before
-    torch.testing.assert_close(memo(both, stages), 2 * both)
-    assert stages.samples == 4 and len(memo) == 4
+def keys_of(x: torch.Tensor) -> list[bytes]:
+    return [bytes(16 - len(str(v))) + str(v).encode() for v in x[:, 0].tolist()]
+
+
+def test_store_computes_each_distinct_key_once(tmp_path: Path) -> None:
+    memo = FixedOutputs(tmp_path)
+    a = torch.arange(6.0).view(3, 2)
+    torch.testing.assert_close(memo.lookup(keys_of(a), Doubling(a)), 2 * a)
+    both = torch.cat([torch.full((1, 2), 9.0), a[1:2], torch.full((1, 2), 9.0)])
+    doubling = Doubling(both)  # one new input, twice, and one seen before
+    torch.testing.assert_close(memo.lookup(keys_of(both), doubling), 2 * both)
+    assert doubling.samples == 1 and len(memo) == 4
     assert (memo.hits, memo.misses) == (2, 4)
 
 
-def test_keys_depend_on_values_not_memory_layout() -> None:
-    x = torch.randn(2, 3, 8, 4)
-    assert input_keys(x) == input_keys(x.contiguous(memory_format=torch.channels_last))
-    y = x.clone()
-    y[1, 2, 7, 3] += 1e-6
-    keys, other = input_keys(x), input_keys(y)
-    assert keys[0] == other[0] and keys[1] != other[1]
-
-
-def test_memo_is_stored_and_merged(tmp_path: Path) -> None:
+def test_store_is_saved_and_merged(tmp_path: Path) -> None:
     first, second = FixedOutputs(tmp_path), FixedOutputs(tmp_path)
-    a, b = torch.randn(2, 5), torch.randn(1, 5)
-    first(a, CountingStages())
-    second(b, CountingStages())
+    a, b = torch.arange(4.0).view(2, 2), torch.full((1, 2), 7.0)
+    first.lookup(keys_of(a), Doubling(a))
+    second.lookup(keys_of(b), Doubling(b))
     first.save()
     second.save()  # merges with what `first` wrote
-    reread, stages = FixedOutputs(tmp_path), CountingStages()
-    torch.testing.assert_close(reread(torch.cat([a, b]), stages), 2 * torch.cat([a, b]))
-    assert stages.samples == 0
+    both = torch.cat([a, b])
+    reread, doubling = FixedOutputs(tmp_path), Doubling(both)
+    torch.testing.assert_close(reread.lookup(keys_of(both), doubling), 2 * both)
+    assert doubling.samples == 0
 
 
-def test_unreadable_memo_is_recomputed(tmp_path: Path) -> None:
+def test_unreadable_store_is_recomputed(tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).write_bytes(b"not an npz file")
-    memo, stages = FixedOutputs(tmp_path), CountingStages()
-    memo(torch.ones(1, 3), stages)
+    memo, x = FixedOutputs(tmp_path), torch.ones(1, 3)
+    doubling = Doubling(x)
+    memo.lookup(keys_of(x), doubling)
     memo.save()
-    assert stages.samples == 1 and len(FixedOutputs(tmp_path)) == 1
+    assert doubling.samples == 1 and len(FixedOutputs(tmp_path)) == 1
+
+
+def test_pipeline_keys_tell_inputs_apart() -> None:
+    backbone = build_backbone("resnet10").eval()
+    base = Pipeline(InputEncoder("image", "relative"), (32, 16))
+    pipeline = FixedStagePipeline(base, backbone, "layer2", FixedOutputs())
+    image = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (32, 16, 3), np.uint8))
+    other = image.clone()
+    other[5, 5, 0] ^= 1
+    depth = torch.zeros(32, 16, 3, dtype=torch.uint8)
+    keys = {pipeline._key("rgb", image, False), pipeline._key("rgb", image, True),
+            pipeline._key("rgb", other, False), pipeline._key("depth", depth, False),
+            pipeline._key("rgb", depth, False)}
+    assert len(keys) == 5
+    assert pipeline._key("rgb", image, False) == pipeline._key("rgb", image.clone(), False)
+    elsewhere = FixedStagePipeline(Pipeline(InputEncoder("image", "normalised"), (32, 16)),
+                                   backbone, "layer2", FixedOutputs())
+    assert elsewhere._key("rgb", image, False) not in keys
 
 
 def test_head_entry_fixes_the_whole_trunk() -> None:
@@ -126,11 +143,26 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
     for (name, a), (_, b) in zip(plain.state_dict().items(), cached.state_dict().items(),
                                  strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-    from methods.deep import pipeline_for
-
     for modality in ("rgb", "depth"):
-        pipeline = pipeline_for(spec, opts, "cpu", evaluation=True)
         images = test.images(modality)
-        np.testing.assert_allclose(embed_images(cached, pipeline, images, modality),
-                                   embed_images(plain, pipeline, images, modality),
-                                   rtol=1e-4, atol=1e-5)
+        through_store = network_pipeline(spec, opts, cached, "cpu", evaluation=True)
+        assert isinstance(through_store, FixedStagePipeline)
+        np.testing.assert_allclose(
+            embed_images(cached, through_store, images, modality),
+            embed_images(plain, pipeline_for(spec, opts, "cpu", evaluation=True), images,
+                         modality), rtol=1e-4, atol=1e-5)
+
+
+def test_student_keeps_the_teachers_fixed_stages_and_store() -> None:
+    teacher = build_network("resnet10", "softmax", num_classes=3)
+    teacher.fix_stages_before("layer3")
+    teacher.remember_fixed_outputs(FixedOutputs())
+    student = StudentNetwork(teacher, frozen_modules(teacher, "head.feat_bn"), fixed_bn=False)
+    trainable = {name.split(".")[1] for name in student.trainable_names()
+                 if name.startswith("backbone.")}
+    assert trainable == {"layer3", "layer4"}
+    assert "head.feat.weight" in student.trainable_names()
+    assert "head.feat_bn.weight" not in student.trainable_names()
+    assert student.fixed_outputs is teacher.fixed_outputs
+    student.train()
+    assert not student.backbone.layer2.training and student.backbone.layer3.training

@@ -102,11 +102,17 @@ def test_extends_merges_tables_and_replaces_values(tmp_path):
         load_profile(str(child))
 
 
-def test_ablation_profile_is_the_quick_profile_with_other_methods():
+def test_ablation_profile_has_the_quick_data_and_trainable_trunks():
     ablation, quick = load_profile("ablation"), load_profile("quick")
     assert ablation.name == "ablation"
-    assert ablation.dataset == quick.dataset and ablation.options == quick.options
-    assert ablation.run.folds == quick.run.folds and ablation.run.methods != quick.run.methods
+    assert ablation.dataset == quick.dataset
+    assert (ablation.run.folds, ablation.run.trials, ablation.run.image_size) == \
+        (quick.run.folds, quick.run.trials, quick.run.image_size)
+    assert ablation.run.methods != quick.run.methods
+    # a freeze point inside a fixed trunk would change nothing: the ablation trains it
+    assert quick.options["deep"]["train_from"] == "head"
+    assert ablation.options["deep"]["train_from"] == "stem"
+    assert not ablation.options["deep"]["cache_fixed_stages"]
 
 
 def test_override_parsing():
