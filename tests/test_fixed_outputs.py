@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_deep_methods import TINY, blob_frames
 
 from benchmark.errors import ConfigError
 from methods.backbone import ENTRY_POINTS
@@ -18,7 +19,6 @@ from methods.distillation_parts import StudentNetwork, frozen_modules
 from methods.fixed_outputs import FILE_NAME, FixedOutputs, FixedStagePipeline
 from methods.networks import build_network
 from methods.registry import get_method
-from tests.test_deep_methods import TINY, blob_frames
 
 
 @pytest.mark.parametrize("arch", ["resnet10", "efficientnet-lite0"])
