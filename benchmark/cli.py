@@ -119,15 +119,18 @@ def command_run(args: argparse.Namespace) -> int:
 def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
     """The tasks a run would do; with ``as_json`` each with its fully resolved options."""
     from benchmark.executors import waves
-    from benchmark.runner import resolved_options
+    from benchmark.runner import record_is_current, resolved_options
 
     store = paths.record_store(profile)
     plan = []
     for number, wave in enumerate(waves(profile)):
         for task in wave:
-            done = store.read(profile.run.dataset, task.method, task.fold) is not None
+            record = store.read(profile.run.dataset, task.method, task.fold)
             plan.append({"wave": number, "dataset": profile.run.dataset,
-                         "method": task.method, "fold": task.fold, "record_exists": done})
+                         "method": task.method, "fold": task.fold,
+                         "record_exists": record is not None,
+                         "record_current": record is not None
+                         and record_is_current(profile, record, task.method)})
     if as_json:
         options = {name: resolved_options(profile, name) for name in profile.run.methods}
         print(json.dumps({"profile": profile.name, "source": profile.source,
@@ -136,8 +139,10 @@ def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
                          indent=1, default=str))
         return
     for t in plan:
-        print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}"
-              f"{' (record exists)' if t['record_exists'] else ''} [{executor}]")
+        state = ("" if not t["record_exists"] else " (record exists)" if t["record_current"]
+                 else " (record made with other settings: reruns)")
+        print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}{state} "
+              f"[{executor}]")
 
 
 def _announce_variant(profile: Profile, paths) -> None:

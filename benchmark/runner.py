@@ -8,6 +8,7 @@ rerun skips every task whose record was made from the same configuration.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -113,6 +114,24 @@ def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matche
             "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
             "evaluation_version": EVALUATION_VERSION,
             "authors_bug": run.authors_bug, "settings": [list(s) for s in cls.settings]}
+
+
+def record_is_current(profile: Profile, record: dict[str, Any], method: str) -> bool:
+    """Whether a stored record of ``method`` was made with the settings ``profile`` gives
+    it, as far as they are known without the data set's crops: the method's options, the
+    seed, trials, protocol and evaluation version (the folds need the crops; a run
+    compares the full task hash)."""
+    cls = get_method(method)
+    run = profile.run
+    expected = {"options": profile.method_options(method, cls.option_group),
+                "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
+                "authors_bug": run.authors_bug, "evaluation_version": EVALUATION_VERSION}
+    config = record.get("config") or {}
+
+    def canonical(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    return all(canonical(config.get(key)) == canonical(value) for key, value in expected.items())
 
 
 def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,

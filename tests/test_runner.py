@@ -124,3 +124,19 @@ def test_cli_datasets_preview(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["datasets", "--preview", str(png)]) == 2
     assert "--preview needs --dataset" in capsys.readouterr().err
+
+
+def test_dry_run_tells_current_records_from_stale_ones(tmp_path, toy_profile_file, capsys):
+    out = ["--output", str(tmp_path / "out")]
+    assert main(["run", "--profile", str(toy_profile_file), "--folds", "1", "--quiet",
+                 "--no-tables", *out]) == 0
+    capsys.readouterr()
+    assert main(["run", "--profile", str(toy_profile_file), "--folds", "1", "--dry-run",
+                 *out]) == 0
+    assert "fold 0 (record exists) [local]" in capsys.readouterr().out
+    toy_profile_file.write_text(toy_profile_file.read_text().replace("trials = 3",
+                                                                     "trials = 4"))
+    assert main(["run", "--profile", str(toy_profile_file), "--folds", "1", "--dry-run",
+                 *out]) == 0
+    assert "fold 0 (record made with other settings: reruns) [local]" in \
+        capsys.readouterr().out
