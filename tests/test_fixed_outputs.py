@@ -166,3 +166,30 @@ def test_student_keeps_the_teachers_fixed_stages_and_store() -> None:
     assert student.fixed_outputs is teacher.fixed_outputs
     student.train()
     assert not student.backbone.layer2.training and student.backbone.layer3.training
+
+
+def test_distillation_from_the_store_gives_the_same_student(tmp_path: Path,
+                                                            one_torch_thread) -> None:
+    train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
+    test = blob_frames(2, 3, 20, 3)
+    options = {**TINY, "arch": "resnet10", "epochs": 1, "train_from": "layer4",
+               "augment": "none", "distill_augment": "none", "distill_epochs": 2,
+               "distill_batch_size": 8, "freeze_from": "head.feat_bn",
+               "loss_reduction": "per-sample", "distill_lr": 0.01}
+    matchers = {}
+    for cached in (False, True):
+        context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
+                              quiet=True)
+        cls = get_method("distill-depth2rgb-softmax")
+        matchers[cached] = cls(context, **options, cache_fixed_stages=cached).fit(train, val)
+    assert matchers[True].student.fixed_outputs is matchers[True].teacher.fixed_outputs
+    assert matchers[True].student.fixed_outputs.hits > 0
+    learnt = matchers[True].student.head.feat.weight
+    assert not torch.allclose(learnt, matchers[True].teacher.head.feat.weight)
+    for (name, a), (_, b) in zip(matchers[False].student.state_dict().items(),
+                                 matchers[True].student.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+    for modality in ("rgb", "depth"):
+        np.testing.assert_allclose(matchers[True].embed(test.images(modality), modality),
+                                   matchers[False].embed(test.images(modality), modality),
+                                   rtol=1e-4, atol=1e-5)
