@@ -8,7 +8,6 @@ rerun skips every task whose record was made from the same configuration.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -108,30 +107,27 @@ def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
 def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matcher],
                 options: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
     """Exactly what determines a task's record; its hash decides whether to rerun."""
-    run = profile.run
     return {"dataset": dataset.name, "dataset_key": dataset.cache_key(size),
-            "method": cls.name, "options": options, "fold": fold.to_dict(),
-            "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
-            "evaluation_version": EVALUATION_VERSION,
-            "authors_bug": run.authors_bug, "settings": [list(s) for s in cls.settings]}
+            "method": cls.name, "fold": fold.to_dict(),
+            "settings": [list(s) for s in cls.settings], **run_settings(profile, options)}
+
+
+def run_settings(profile: Profile, options: dict[str, Any]) -> dict[str, Any]:
+    """The part of :func:`task_config` known without the data set: the method's options
+    and the run's seed, trials, protocol and evaluation version."""
+    run = profile.run
+    return {"options": options, "seed": run.seed, "trials": run.trials,
+            "protocol": run.protocol, "evaluation_version": EVALUATION_VERSION,
+            "authors_bug": run.authors_bug}
 
 
 def record_is_current(profile: Profile, record: dict[str, Any], method: str) -> bool:
-    """Whether a stored record of ``method`` was made with the settings ``profile`` gives
-    it, as far as they are known without the data set's crops: the method's options, the
-    seed, trials, protocol and evaluation version (the folds need the crops; a run
-    compares the full task hash)."""
+    """Whether a stored record of ``method`` was made with the :func:`run_settings`
+    ``profile`` gives it (the folds need the crops; a run compares the full task hash)."""
     cls = get_method(method)
-    run = profile.run
-    expected = {"options": profile.method_options(method, cls.option_group),
-                "seed": run.seed, "trials": run.trials, "protocol": run.protocol,
-                "authors_bug": run.authors_bug, "evaluation_version": EVALUATION_VERSION}
+    expected = run_settings(profile, profile.method_options(method, cls.option_group))
     config = record.get("config") or {}
-
-    def canonical(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, default=str)
-
-    return all(canonical(config.get(key)) == canonical(value) for key, value in expected.items())
+    return config_hash({key: config.get(key) for key in expected}) == config_hash(expected)
 
 
 def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,

@@ -121,6 +121,20 @@ def erasing_mask(rng: np.random.Generator, n: int, height: int, width: int,
     return mask[:, None]
 
 
+def draw_flips(rng: np.random.Generator, n: int, flip: bool) -> np.ndarray:
+    """(n,) bool: which images of a batch are mirrored (none, and no draw, without
+    ``flip``). Every pipeline draws its flips here, so a seed mirrors the same images."""
+    return rng.random(n) < 0.5 if flip else np.zeros(n, dtype=bool)
+
+
+def mirrored(images: torch.Tensor, flips: np.ndarray) -> torch.Tensor:
+    """A (b, c, h, w) batch with the images where ``flips`` mirrored exactly."""
+    if not flips.any():
+        return images
+    mask = torch.from_numpy(flips).to(images.device).view(-1, 1, 1, 1)
+    return torch.where(mask, images.flip(3), images)
+
+
 def geometric(images: torch.Tensor, augmentation: Augmentation,
               rng: np.random.Generator) -> torch.Tensor:
     """Random crop and flip of a (b, c, h, w) float batch, output at the same size.
@@ -129,15 +143,12 @@ def geometric(images: torch.Tensor, augmentation: Augmentation,
     is the same input every time it is drawn."""
     n, _, height, width = images.shape
     if augmentation.crop == "none":
-        if not augmentation.flip:
-            return images
-        flips = torch.from_numpy(rng.random(n) < 0.5).to(images.device).view(n, 1, 1, 1)
-        return torch.where(flips, images.flip(3), images)
+        return mirrored(images, draw_flips(rng, n, augmentation.flip))
     if augmentation.crop == "rect-crop":
         boxes = rect_crop_boxes(rng, n, height, width)
     else:
         boxes = pad_crop_boxes(rng, n, height, width)
-    flips = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, dtype=bool)
+    flips = draw_flips(rng, n, augmentation.flip)
     theta = boxes_to_affine(boxes, flips, height, width).to(images.device, images.dtype)
     grid = F.affine_grid(theta, [n, images.shape[1], height, width], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",

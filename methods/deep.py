@@ -49,6 +49,7 @@ from methods.registry import register
 from methods.validation import VALIDATIONS, Validation
 
 ARTIFACT_KIND = "deep-network"
+FIXED_OUTPUTS_KIND = "fixed-stage-outputs"
 ZERO_PADDING_EVAL = ("as-trained", "authors")
 TRIPLET_EPOCHS = ("identities", "images")
 CHECKPOINT_NAME = "network.pt"
@@ -224,9 +225,6 @@ def check_cacheable(train_from: str, augment: str, random_erasing: float, where:
                           f"crop or erasure is a new input every time, so nothing is reused")
 
 
-FIXED_OUTPUTS_KIND = "fixed-stage-outputs"
-
-
 def remember_fixed_outputs(network: ReidNetwork, options: DeepOptions,
                            context: TaskContext) -> None:
     """With ``cache_fixed_stages``, give ``network`` the data set's memo of its fixed
@@ -236,18 +234,17 @@ def remember_fixed_outputs(network: ReidNetwork, options: DeepOptions,
     key = {"arch": options.arch, "entry": network.fixed_before,
            "weights": weights_key(network.fixed_modules())}
     folder = context.artifact_dir(FIXED_OUTPUTS_KIND, key, per_fold=False)
-    network.remember_fixed_outputs(FixedOutputs(folder))
+    network.fixed_outputs = FixedOutputs(folder)
     # The fixed stages run on channels-last batches; channels-last weights run them
     # about 1.6x faster on a CPU (Lite0 at 256x128).
     network.to(memory_format=torch.channels_last)
 
 
-def save_fixed_outputs(*networks: nn.Module | None) -> None:
-    """Store what the networks' fixed-output memos learnt (no-op without one)."""
-    for network in networks:
-        memo = getattr(network, "fixed_outputs", None)
-        if memo is not None:
-            memo.save()
+def save_fixed_outputs(network: nn.Module) -> None:
+    """Store the new outputs in ``network``'s fixed-stage store (no-op without one)."""
+    memo = getattr(network, "fixed_outputs", None)
+    if memo is not None:
+        memo.save()
 
 
 def encoder_for(spec: NetworkSpec, options: DeepOptions, evaluation: bool = False

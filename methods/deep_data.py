@@ -258,18 +258,25 @@ class Pipeline:
     def train_batch(self, host: HostBatch, augmentation: Augmentation,
                     rng: np.random.Generator) -> Batch:
         """Network input for a training batch, augmented."""
-        parts = [(pos, self.unnormalised(images, m)) for m, (pos, images) in host.parts.items()]
-        if len(parts) == 1:
-            x = parts[0][1]
-        else:
-            x = parts[0][1].new_empty((len(host.index), *parts[0][1].shape[1:]))
-            for pos, encoded in parts:
-                x[torch.from_numpy(pos).to(self.device)] = encoded
+        x = interleaved([(pos, self.unnormalised(images, m))
+                         for m, (pos, images) in host.parts.items()], len(host.index))
         x = augment.geometric(x, augmentation, rng)
         x = augment.erase(augment.normalise(x, self.mean, self.std), augmentation.erasing, rng)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return Batch(x, host.labels.to(self.device, non_blocking=True), host.index)
+
+
+def interleaved(parts: list[tuple[np.ndarray, torch.Tensor]], n: int) -> torch.Tensor:
+    """One batch of ``n`` from per-modality parts: ``(positions, rows)`` puts ``rows`` at
+    ``positions`` of the batch."""
+    if len(parts) == 1:
+        return parts[0][1]
+    first = parts[0][1]
+    batch = first.new_empty((n, *first.shape[1:]))
+    for positions, rows in parts:
+        batch[torch.from_numpy(positions).to(batch.device)] = rows
+    return batch
 
 
 def fetch(samples: SampleSet, index: np.ndarray, pin: bool = False) -> HostBatch:

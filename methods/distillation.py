@@ -254,8 +254,7 @@ class Distillation(Matcher):
         try:
             with seeded(seed, device):
                 engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                            pipeline,
-                                            options.train_config(), seed=seed,
+                                            pipeline, options.train_config(), seed=seed,
                                             validate=validate, quiet=self.context.quiet,
                                             targets=targets,
                                             reduction=options.loss_reduction)

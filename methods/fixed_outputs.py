@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from methods.augment import Augmentation
+from methods.augment import Augmentation, draw_flips, mirrored
 from methods.backbone import Backbone
-from methods.deep_data import Batch, HostBatch, Pipeline
+from methods.deep_data import Batch, HostBatch, Pipeline, interleaved
 
 FILE_NAME = "outputs.npz"
 KEY_BYTES = 16
@@ -120,8 +120,8 @@ class FixedOutputs:
 class FixedStagePipeline(Pipeline):
     """A pipeline that hands the network its fixed stages' outputs, not images.
 
-    Training batches draw their flips exactly as :func:`methods.augment.geometric` does
-    without a crop, so a seed gives the same batches as the image pipeline; evaluation
+    Training batches draw their flips with :func:`methods.augment.draw_flips`, as the
+    image pipeline does, so a seed gives the same batches as without it; evaluation
     inputs are the outputs of the images as they are. Each output is computed once,
     from ``base``'s encoding, through ``backbone``'s stages before ``entry``.
     """
@@ -148,14 +148,10 @@ class FixedStagePipeline(Pipeline):
             raise ValueError("fixed-stage outputs are reused only without random crops "
                              "or erasing")
         n = len(host.index)
-        flips = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, dtype=bool)
-        parts = [(positions, self._outputs(images, modality, flips[positions]))
-                 for modality, (positions, images) in host.parts.items()]
-        inputs = parts[0][1].new_empty((n, *parts[0][1].shape[1:]))
-        for positions, outputs in parts:
-            inputs[torch.from_numpy(positions)] = outputs
-        return Batch(inputs.to(self.device, non_blocking=True),
-                     host.labels.to(self.device, non_blocking=True), host.index)
+        flips = draw_flips(rng, n, augmentation.flip)
+        inputs = interleaved([(positions, self._outputs(images, modality, flips[positions]))
+                              for modality, (positions, images) in host.parts.items()], n)
+        return Batch(inputs, host.labels.to(self.device, non_blocking=True), host.index)
 
     def _outputs(self, images: torch.Tensor, modality: str, flips: np.ndarray
                  ) -> torch.Tensor:
@@ -163,10 +159,8 @@ class FixedStagePipeline(Pipeline):
                 for image, flip in zip(images, flips, strict=True)]
 
         def compute(positions: list[int]) -> torch.Tensor:
-            x = self.base.unnormalised(images[positions], modality)
-            mirror = torch.from_numpy(flips[positions]).to(x.device).view(-1, 1, 1, 1)
-            x = self.base.finish(torch.where(mirror, x.flip(3), x))
-            return self.backbone.forward_until(x, self.entry)
+            x = mirrored(self.base.unnormalised(images[positions], modality), flips[positions])
+            return self.backbone.forward_until(self.base.finish(x), self.entry)
 
         return self.memo.lookup(keys, compute).to(self.device)
 

@@ -86,6 +86,8 @@ class ReidNetwork(nn.Module):
         self.head = head
         self.eval_only: list[str] = []
         self.fixed_before = "stem"
+        # The store of the fixed stages' outputs that pipelines feeding this network
+        # use (:func:`methods.deep.network_pipeline`); None = they run on images.
         self.fixed_outputs: FixedOutputs | None = None
         self.entry = "stem"
 
@@ -95,23 +97,20 @@ class ReidNetwork(nn.Module):
         fixes nothing, ``"head"`` the whole trunk."""
         if stage not in ENTRY_POINTS:
             raise ConfigError(f"stage {stage!r}: expected one of {ENTRY_POINTS}")
-        for fixed in STAGES[:ENTRY_POINTS.index(stage)]:
-            for name, module in self.backbone.stage_modules(fixed):
-                module.requires_grad_(False)
-                if f"backbone.{name}" not in self.eval_only:
-                    self.eval_only.append(f"backbone.{name}")
         self.fixed_before = stage
+        for name, module in self._fixed_parts():
+            module.requires_grad_(False)
+            if f"backbone.{name}" not in self.eval_only:
+                self.eval_only.append(f"backbone.{name}")
         self.train(self.training)
 
     def fixed_modules(self) -> list[nn.Module]:
         """The trunk modules :meth:`fix_stages_before` fixed, in forward order."""
-        stages = STAGES[:ENTRY_POINTS.index(self.fixed_before)]
-        return [module for stage in stages for _, module in self.backbone.stage_modules(stage)]
+        return [module for _, module in self._fixed_parts()]
 
-    def remember_fixed_outputs(self, memo: FixedOutputs) -> None:
-        """Keep ``memo``, the store of the fixed stages' outputs that pipelines feeding
-        this network use (:func:`methods.deep.network_pipeline`)."""
-        self.fixed_outputs = memo
+    def _fixed_parts(self) -> list[tuple[str, nn.Module]]:
+        stages = STAGES[:ENTRY_POINTS.index(self.fixed_before)]
+        return [part for stage in stages for part in self.backbone.stage_modules(stage)]
 
     def train(self, mode: bool = True) -> ReidNetwork:
         """Set the mode; the modules named in ``eval_only`` stay in eval mode."""

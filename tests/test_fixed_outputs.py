@@ -156,7 +156,7 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
 def test_student_keeps_the_teachers_fixed_stages_and_store() -> None:
     teacher = build_network("resnet10", "softmax", num_classes=3)
     teacher.fix_stages_before("layer3")
-    teacher.remember_fixed_outputs(FixedOutputs())
+    teacher.fixed_outputs = FixedOutputs()
     student = StudentNetwork(teacher, frozen_modules(teacher, "head.feat_bn"), fixed_bn=False)
     trainable = {name.split(".")[1] for name in student.trainable_names()
                  if name.startswith("backbone.")}
