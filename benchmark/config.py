@@ -31,7 +31,8 @@ else:  # pragma: no cover
 
 PROFILE_NAMES = ("smoke", "quick", "paper", "paper-corrected", "ablation")
 DEFAULT_PROFILE = "quick"
-_SECTIONS = ("run", "dataset", "options", "cluster")
+_SECTIONS = ("run", "dataset", "options", "cluster", "statistics")
+SINGLE_SHOT_RULES = ("draw-then-drop", "exclude-then-draw")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RunConfig:
     device: str = "auto"
     protocol: str = "paper"
     authors_bug: bool = False
+    single_shot: str = "draw-then-drop"
 
     def validate(self, source: str) -> None:
         def fail(message: str) -> None:
@@ -64,6 +66,34 @@ class RunConfig:
             fail(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.protocol not in ("paper", "authors-code"):
             fail(f"protocol must be 'paper' or 'authors-code', got {self.protocol!r}")
+        if self.single_shot not in SINGLE_SHOT_RULES:
+            fail(f"single_shot must be one of {', '.join(SINGLE_SHOT_RULES)}, got "
+                 f"{self.single_shot!r}")
+
+
+@dataclass
+class StatisticsConfig:
+    """The ``[statistics]`` section: intervals and paired tests of the tables.
+
+    It changes no record, only what ``tables`` and ``compare`` compute from them.
+    """
+
+    resamples: int = 2000          # cluster-bootstrap resamples of the test identities
+    permutations: int = 10000      # sign flips of the paired test (exact when 2^n is fewer)
+    confidence: float = 0.95       # of the percentile intervals
+    alpha: float = 0.05            # family-wise level of the Holm-corrected marks
+    seed: int = 0
+
+    def validate(self, source: str) -> None:
+        def fail(message: str) -> None:
+            raise ConfigError(f"{source}: [statistics] {message}")
+
+        if self.resamples < 100 or self.permutations < 100:
+            fail("resamples and permutations must be >= 100")
+        if not 0.5 <= self.confidence < 1:
+            fail(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if not 0 < self.alpha < 0.5:
+            fail(f"alpha must be in (0, 0.5), got {self.alpha}")
 
 
 @dataclass
@@ -76,6 +106,7 @@ class Profile:
     dataset: dict[str, Any] = field(default_factory=dict)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     changes: list[str] = field(default_factory=list)
 
     def method_options(self, method: str, group: str | tuple[str, ...] | None
@@ -113,7 +144,8 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "run": dataclasses.asdict(self.run),
-                "dataset": self.dataset, "options": self.options, "cluster": self.cluster}
+                "dataset": self.dataset, "options": self.options, "cluster": self.cluster,
+                "statistics": dataclasses.asdict(self.statistics)}
 
 
 def _profile_text(name_or_path: str) -> tuple[str, str, str]:
@@ -196,16 +228,22 @@ def load_profile(name_or_path: str = DEFAULT_PROFILE, overrides: list[str] | Non
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {unknown}; known: {list(_SECTIONS)}")
-    run_fields = {f.name for f in dataclasses.fields(RunConfig)}
-    run_data = data.get("run", {})
-    bad = sorted(set(run_data) - run_fields)
-    if bad:
-        raise ConfigError(f"{source}: unknown key(s) {bad} in [run]; known: {sorted(run_fields)}")
-    check_types(RunConfig, run_data, f"{source}: [run]")
-    run = RunConfig(**run_data)
-    run.validate(source)
+    run = _section(RunConfig, data.get("run", {}), source, "run")
     options = data.get("options", {})
     if not all(isinstance(v, dict) for v in options.values()):
         raise ConfigError(f"{source}: [options] must only hold sub-tables like [options.deep]")
+    statistics = _section(StatisticsConfig, data.get("statistics", {}), source, "statistics")
     return Profile(name=name, source=source, run=run, dataset=data.get("dataset", {}),
-                   options=options, cluster=data.get("cluster", {}))
+                   options=options, cluster=data.get("cluster", {}), statistics=statistics)
+
+
+def _section(cls: type, values: dict[str, Any], source: str, name: str) -> Any:
+    """A dataclass section read from its TOML table: unknown keys and bad types are errors."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ConfigError(f"{source}: unknown key(s) {bad} in [{name}]; known: {sorted(known)}")
+    check_types(cls, values, f"{source}: [{name}]")
+    section = cls(**values)
+    section.validate(source)
+    return section

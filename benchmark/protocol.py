@@ -2,11 +2,25 @@
 
 For one (query modality, gallery modality) setting:
 
-- **CMC rank-1/5/10 are single-shot.** In each of ``trials`` trials one gallery image is
-  drawn at random per gallery identity; the queries are all query images except the twin
-  of a chosen gallery image, i.e. the query with the same identity and time-step key
-  (cross-modal: the image of the other modality taken at the same moment; single-modal:
-  the gallery image itself). The ranks are averaged over the trials.
+- **CMC rank-1/5/10 are single-shot**, averaged over ``trials`` trials. The *twin* of a
+  query is the gallery item with its identity and time-step key (cross-modal: the image
+  of the other modality taken at the same moment; single-modal: the query image itself).
+  Two readings of the paper's "a random selection of the gallery images is repeated 10
+  times ... the exactly same corresponding image in the parallel modality is excluded"
+  are offered (``single_shot_rule``):
+
+  - ``"draw-then-drop"``: each trial draws one gallery image per identity, shared by all
+    queries, and drops from that trial every query whose twin was drawn. An identity
+    with n images then counts with weight (n - 1) / n.
+  - ``"exclude-then-draw"``: each query's twin leaves its gallery first, then one image
+    per identity is drawn for that query, so every query with another image of its
+    identity counts in every trial. This is torchreid's single-gallery-shot evaluation
+    (``eval_cuhk03``) and the authors' evaluator
+    (``open-reid/reid/evaluation_metrics/ranking.py:51-78``: ``valid`` drops the twin,
+    then ``_unique_sample`` draws one valid item per identity, per query and repeat).
+
+  The two have the same expectation when every identity has the same number of images
+  and differ otherwise.
 - **mAP is multi-shot.** For each query, the average precision over *all* test images of
   the gallery modality except the query's twin (cross-modal) or the query itself
   (single-modal); the mean over the queries with a true match. It does not depend on
@@ -22,17 +36,21 @@ Ties are pessimistic in both (see :mod:`benchmark.metrics`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from benchmark.distance import euclidean_distance
-from benchmark.metrics import average_precisions, evaluate, ranked_matches
+from benchmark.metrics import average_precisions, ranked_matches
 
 RANK_METRICS = ("rank1", "rank5", "rank10")
 METRICS = (*RANK_METRICS, "mAP")
-# Bumped when a metric's definition changes, so that records made before are recomputed.
-EVALUATION_VERSION = 2
+# Bumped when a metric's definition or a record's content changes, so that records made
+# before are recomputed (3: per-query outcomes stored beside each record).
+EVALUATION_VERSION = 3
 PROTOCOLS = ("paper", "authors-code")
+SINGLE_SHOT_RULES = ("draw-then-drop", "exclude-then-draw")
+BLOCK = 1024  # queries ranked at a time: memory stays BLOCK x n_gallery
 Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -64,10 +82,18 @@ def twin_pairs(query_pids: np.ndarray, query_frames: np.ndarray, gallery_pids: n
             & (np.asarray(query_frames)[:, None] == np.asarray(gallery_frames)[None, :]))
 
 
+def multi_shot_average_precisions(distmat: np.ndarray, query_pids: np.ndarray,
+                                  query_frames: np.ndarray, gallery_pids: np.ndarray,
+                                  gallery_frames: np.ndarray) -> np.ndarray:
+    """Per-query AP against every gallery item but the query's twin; NaN without a match."""
+    twins = twin_pairs(query_pids, query_frames, gallery_pids, gallery_frames)
+    return average_precisions(ranked_matches(distmat, query_pids, gallery_pids, twins))
+
+
 def multi_shot_map(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.ndarray,
                    gallery_emb: np.ndarray, gallery_pids: np.ndarray,
                    gallery_frames: np.ndarray, distance: Distance = euclidean_distance,
-                   block: int = 1024) -> tuple[float, int]:
+                   block: int = BLOCK) -> tuple[float, int]:
     """Mean AP of every query against every gallery item but its twin, and the query count.
 
     The twin is the gallery item with the query's identity and time-step key (the other
@@ -77,49 +103,157 @@ def multi_shot_map(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: 
     """
     query_pids, query_frames = np.asarray(query_pids), np.asarray(query_frames)
     gallery_pids, gallery_frames = np.asarray(gallery_pids), np.asarray(gallery_frames)
-    scores = []
-    for start in range(0, len(query_pids), block):
-        rows = slice(start, start + block)
-        twins = twin_pairs(query_pids[rows], query_frames[rows], gallery_pids,
-                           gallery_frames)
-        distmat = np.asarray(distance(query_emb[rows], gallery_emb), dtype=np.float64)
-        scores.append(average_precisions(ranked_matches(distmat, query_pids[rows],
-                                                        gallery_pids, twins)))
-    ap = np.concatenate(scores)
+    ap = np.concatenate([
+        multi_shot_average_precisions(
+            np.asarray(distance(query_emb[rows], gallery_emb), dtype=np.float64),
+            query_pids[rows], query_frames[rows], gallery_pids, gallery_frames)
+        for rows in _blocks(len(query_pids), block)])
+    return _mean_ap(ap)
+
+
+def _blocks(n: int, block: int) -> list[slice]:
+    return [slice(start, start + block) for start in range(0, n, block)]
+
+
+def _mean_ap(ap: np.ndarray) -> tuple[float, int]:
     scored = ~np.isnan(ap)
     if not scored.any():
         raise ValueError("no query has a true match in the gallery")
     return float(ap[scored].mean()), int(scored.sum())
 
 
+@dataclass(frozen=True, eq=False)
+class QueryOutcomes:
+    """What each query scored in one setting: the data of intervals and paired tests.
+
+    ``pids`` (n_query,) identities; ``ranks`` (trials, n_query) the 0-based rank of the
+    first true match in each trial's single-shot gallery, -1 where the query did not count
+    in that trial (dropped with its twin, or no true match); ``ap`` (n_query,) multi-shot
+    AP, NaN without a true match.
+    """
+
+    pids: np.ndarray
+    ranks: np.ndarray
+    ap: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueryOutcomes) and all(
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+            for a, b in zip((self.pids, self.ranks, self.ap),
+                            (other.pids, other.ranks, other.ap), strict=True))
+
+
+def first_match_ranks(dist_own: np.ndarray, dist_others: np.ndarray) -> np.ndarray:
+    """0-based rank of the own-identity item among one item per identity.
+
+    ``dist_own`` (n,) is the distance to the query's drawn item of its own identity,
+    ``dist_others`` (n, m) to the drawn items of the other identities (NaN-free; +inf
+    marks a slot that is not an item). Ties are pessimistic: an equally distant item of
+    another identity ranks first.
+    """
+    return (dist_others <= dist_own[:, None]).sum(axis=1)
+
+
+def _identity_blocks(pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(order, identities, starts, counts): the items sorted by identity, in blocks."""
+    order = np.argsort(pids, kind="stable")
+    identities, starts, counts = np.unique(pids[order], return_index=True,
+                                           return_counts=True)
+    return order, identities, starts, counts
+
+
+def _shared_gallery_ranks(distmat: np.ndarray, query_pids: np.ndarray,
+                          query_frames: np.ndarray, gallery_pids: np.ndarray,
+                          gallery_frames: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Ranks of one ``draw-then-drop`` trial for a block of queries (-1 = not counted)."""
+    kept_pids = gallery_pids[chosen]
+    d = distmat[:, chosen]
+    own = query_pids[:, None] == kept_pids[None, :]
+    has_own = own.any(axis=1)
+    dist_own = np.where(has_own, np.where(own, d, -np.inf).max(axis=1), np.inf)
+    ranks = first_match_ranks(dist_own, np.where(own, np.inf, d))
+    dropped = twin_mask(query_pids, query_frames, kept_pids, gallery_frames[chosen])
+    return np.where(has_own & ~dropped, ranks, -1)
+
+
+def _per_query_gallery_ranks(distmat: np.ndarray, query_pids: np.ndarray,
+                             query_frames: np.ndarray, gallery_pids: np.ndarray,
+                             gallery_frames: np.ndarray, rng: np.random.Generator
+                             ) -> np.ndarray:
+    """Ranks of one ``exclude-then-draw`` trial for a block of queries (-1 = no match).
+
+    Each query draws its own gallery: one item per identity, uniformly among that
+    identity's items, its own identity's twin left out before the draw.
+    """
+    order, identities, starts, counts = _identity_blocks(gallery_pids)
+    n = len(query_pids)
+    own_block = np.searchsorted(identities, query_pids)
+    has_block = (own_block < len(identities)) & (
+        identities[np.minimum(own_block, len(identities) - 1)] == query_pids)
+    own_block = np.minimum(own_block, len(identities) - 1)
+    twins = twin_pairs(query_pids, query_frames, gallery_pids[order], gallery_frames[order])
+    has_twin = twins.any(axis=1)
+    twin_local = twins.argmax(axis=1) - starts[own_block]
+    local = np.floor(rng.random((n, len(identities))) * counts[None, :]).astype(np.int64)
+    rows = np.arange(n)
+    own_count = counts[own_block] - has_twin
+    own_local = np.floor(rng.random(n) * np.maximum(own_count, 0)).astype(np.int64)
+    own_local += has_twin & (own_local >= twin_local)
+    local[rows, own_block] = own_local
+    picked = distmat[rows[:, None], order[starts[None, :] + local]]
+    is_own = np.arange(len(identities))[None, :] == own_block[:, None]
+    is_own &= has_block[:, None]
+    ranks = first_match_ranks(picked[rows, own_block], np.where(is_own, np.inf, picked))
+    return np.where(has_block & (own_count > 0), ranks, -1)
+
+
+def trial_scores(ranks: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict:
+    """A trial's CMC at ``ks`` and single-shot mAP from its per-query ranks (-1 skipped).
+
+    On a single-shot gallery a query has one true match, so its AP is 1 / (rank + 1).
+    """
+    counted = ranks[ranks >= 0]
+    if not len(counted):
+        raise ValueError("no query has a true match in the gallery")
+    scores = {f"rank{k}": float(np.mean(counted < k)) for k in ks}
+    scores["single_shot_mAP"] = float(np.mean(1.0 / (counted + 1)))
+    scores["num_valid"] = int(len(counted))
+    return scores
+
+
 def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.ndarray,
                 gallery_emb: np.ndarray, gallery_pids: np.ndarray, gallery_frames: np.ndarray,
                 *, same_modality: bool = False, trials: int = 10, seed: int = 0,
                 protocol: str = "paper", authors_bug: bool = False,
-                distance: Distance | None = None) -> dict:
+                distance: Distance | None = None,
+                single_shot_rule: str = "draw-then-drop") -> dict:
     """Single-shot CMC averaged over ``trials`` random galleries, and multi-shot mAP.
 
     Args:
         query_emb, gallery_emb: (n, d) embeddings.
         *_pids: identity labels; *_frames: time-step keys (equal pid and frame = twins).
-        same_modality: query and gallery are the same images (Tables 1-2); a trial's
-            gallery images then leave its queries.
+        same_modality: query and gallery are the same images (Tables 1-2).
         trials: number of random galleries; seed: seed of the draws.
         protocol: ``"paper"`` (this module) or ``"authors-code"`` (the authors' published
             evaluator, see :mod:`benchmark.protocol_authors`); ``authors_bug`` reproduces
             that evaluator's twin-exclusion and loop-bound bugs.
         distance: callable (query, gallery) -> (nq, ng); Euclidean by default.
+        single_shot_rule: ``"draw-then-drop"`` or ``"exclude-then-draw"`` (module
+            docstring).
 
     Returns:
         ``rank1``, ``rank5``, ``rank10`` (mean over trials), ``mAP`` (multi-shot, see
         the module docstring), all fractions; ``map_queries``, the queries it averages;
-        and ``trials``, the per-trial rank dicts (with ``single_shot_mAP``, the mAP over
-        that trial's single-shot gallery, as earlier versions reported it, for
-        comparison only). The ``authors-code`` protocol returns
-        its own definitions (mAP per trial over its sampled gallery).
+        ``trials``, the per-trial rank dicts (with ``single_shot_mAP``, the mAP over
+        that trial's single-shot gallery, for comparison only); and ``outcomes``, the
+        per-query :class:`QueryOutcomes`. The ``authors-code`` protocol returns its own
+        definitions (mAP per trial over its sampled gallery) and no outcomes.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if single_shot_rule not in SINGLE_SHOT_RULES:
+        raise ValueError(f"unknown single_shot_rule {single_shot_rule!r}; expected one of "
+                         f"{SINGLE_SHOT_RULES}")
     arrays = [np.asarray(a) for a in (query_emb, query_pids, query_frames, gallery_emb,
                                       gallery_pids, gallery_frames)]
     query_emb, query_pids, query_frames, gallery_emb, gallery_pids, gallery_frames = arrays
@@ -141,18 +275,22 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
                                      same_modality=same_modality, trials=trials, seed=seed,
                                      authors_bug=authors_bug, distance=distance)
     rng = np.random.default_rng(seed)
-    per_trial = []
-    for _ in range(trials):
-        chosen = draw_single_shot_gallery(gallery_pids, rng)
-        keep = ~twin_mask(query_pids, query_frames, gallery_pids[chosen],
-                          gallery_frames[chosen])
-        distmat = distance(query_emb, gallery_emb[chosen])[keep]  # no copy of the queries
-        scores = evaluate(distmat, query_pids[keep], gallery_pids[chosen])
-        per_trial.append({**{k: scores[k] for k in (*RANK_METRICS, "num_valid", "num_skipped")},
-                          "single_shot_mAP": scores["mAP"]})
+    shared = [draw_single_shot_gallery(gallery_pids, rng) for _ in range(trials)] \
+        if single_shot_rule == "draw-then-drop" else None
+    ranks = np.empty((trials, len(query_pids)), dtype=np.int32)
+    ap = np.empty(len(query_pids))
+    for rows in _blocks(len(query_pids), BLOCK):
+        distmat = np.asarray(distance(query_emb[rows], gallery_emb), dtype=np.float64)
+        if np.isnan(distmat).any():
+            raise ValueError("distmat contains NaN")
+        block = (distmat, query_pids[rows], query_frames[rows], gallery_pids, gallery_frames)
+        ap[rows] = multi_shot_average_precisions(*block)
+        for t in range(trials):
+            ranks[t, rows] = _shared_gallery_ranks(*block, shared[t]) if shared is not None \
+                else _per_query_gallery_ranks(*block, rng)
+    per_trial = [trial_scores(r) for r in ranks]
     summary: dict = {k: float(np.mean([t[k] for t in per_trial])) for k in RANK_METRICS}
-    summary["mAP"], summary["map_queries"] = multi_shot_map(
-        query_emb, query_pids, query_frames, gallery_emb, gallery_pids, gallery_frames,
-        distance)
+    summary["mAP"], summary["map_queries"] = _mean_ap(ap)
     summary["trials"] = per_trial
+    summary["outcomes"] = QueryOutcomes(pids=query_pids.copy(), ranks=ranks, ap=ap)
     return summary

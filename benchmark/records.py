@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmark.errors import BenchmarkError
+from benchmark.protocol import QueryOutcomes
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and move it into place.
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and move it into place.
 
     A crash leaves either the old file or the new one, never half a file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=1, sort_keys=True)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, json.dumps(payload, indent=1, sort_keys=True).encode())
 
 
 RECORD_KEYS = ("dataset", "method", "fold", "results")
@@ -67,13 +77,69 @@ class RecordStore:
         path = self.path(dataset, method, fold)
         return load_record(path) if path.is_file() else None
 
-    def write(self, record: dict[str, Any]) -> Path:
+    def write(self, record: dict[str, Any],
+              outcomes: dict[str, QueryOutcomes] | None = None) -> Path:
+        """Write a record; its per-query ``outcomes`` (by setting) go first to an ``.npz``
+        beside it, which the record names with its SHA-256 (see :func:`outcomes_payload`)."""
         path = self.path(record["dataset"], record["method"], record["fold"])
+        if outcomes:
+            data = outcomes_payload(outcomes)
+            side = path.with_suffix(OUTCOMES_SUFFIX)
+            write_bytes_atomic(side, data)
+            record = {**record, "outcomes": {"file": side.name,
+                                             "sha256": hashlib.sha256(data).hexdigest(),
+                                             "settings": sorted(outcomes)}}
         write_json_atomic(path, record)
         return path
+
+    def outcomes(self, record: dict[str, Any]) -> tuple[dict[str, QueryOutcomes] | None, str]:
+        """A record's per-query outcomes, or ``None`` and why there are none."""
+        reference = record.get("outcomes")
+        if not reference:
+            return None, "made before per-query outcomes were stored"
+        folder = self.path(record["dataset"], record["method"], record["fold"]).parent
+        return read_outcomes(folder / reference["file"], reference["sha256"])
 
     def all_records(self, dataset: str | None = None) -> list[dict[str, Any]]:
         """Every record of this profile (optionally of one data set), sorted by path."""
         base = self.root / self.profile
         pattern = f"{dataset}/*/fold*.json" if dataset else "*/*/fold*.json"
         return [load_record(p) for p in sorted(base.glob(pattern))]
+
+
+OUTCOMES_SUFFIX = ".outcomes.npz"
+
+
+def outcomes_payload(outcomes: dict[str, QueryOutcomes]) -> bytes:
+    """The ``.npz`` bytes of per-setting outcomes: ``<setting>/pids|ranks|ap`` arrays.
+
+    Written without timestamps (``np.savez_compressed`` stores none), so the same
+    outcomes give the same bytes and the same checksum.
+    """
+    arrays = {}
+    for setting, item in sorted(outcomes.items()):
+        arrays[f"{setting}/pids"] = np.asarray(item.pids)
+        arrays[f"{setting}/ranks"] = np.asarray(item.ranks, dtype=np.int32)
+        arrays[f"{setting}/ap"] = np.asarray(item.ap, dtype=np.float64)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_outcomes(path: Path, sha256: str) -> tuple[dict[str, QueryOutcomes] | None, str]:
+    """The outcomes stored in ``path`` when its checksum is ``sha256``; else ``None`` and
+    the reason (missing, changed or unreadable file)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None, f"its outcomes file {path} is missing"
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return None, f"its outcomes file {path} does not match the record's checksum"
+    try:
+        with np.load(io.BytesIO(data)) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError) as error:
+        return None, f"its outcomes file {path} is unreadable ({error})"
+    settings = sorted({name.rsplit("/", 1)[0] for name in arrays})
+    return {s: QueryOutcomes(pids=arrays[f"{s}/pids"], ranks=arrays[f"{s}/ranks"],
+                             ap=arrays[f"{s}/ap"]) for s in settings}, ""

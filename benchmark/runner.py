@@ -118,7 +118,7 @@ def run_settings(profile: Profile, options: dict[str, Any]) -> dict[str, Any]:
     run = profile.run
     return {"options": options, "seed": run.seed, "trials": run.trials,
             "protocol": run.protocol, "evaluation_version": EVALUATION_VERSION,
-            "authors_bug": run.authors_bug}
+            "authors_bug": run.authors_bug, "single_shot": run.single_shot}
 
 
 def record_is_current(profile: Profile, record: dict[str, Any], method: str) -> bool:
@@ -194,7 +194,10 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
             embeddings[query], test.pids, test.frames, embeddings[gallery], test.pids,
             test.frames, same_modality=query == gallery, trials=profile.run.trials,
             seed=protocol_seed, protocol=profile.run.protocol,
-            authors_bug=profile.run.authors_bug, distance=matcher.distance)
+            authors_bug=profile.run.authors_bug, distance=matcher.distance,
+            single_shot_rule=profile.run.single_shot)
+    outcomes = {setting: result.pop("outcomes") for setting, result in results.items()
+                if "outcomes" in result}
     examples = ranking_examples(embeddings, test, cls.settings, matcher.distance,
                                 protocol_seed)
     finished = time.perf_counter()
@@ -208,7 +211,7 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                           "evaluate_s": finished - embedded, "total_s": finished - started},
               "counts": {"train": len(train), "test": len(test)},
               "provenance": provenance()}
-    path = store.write(record)
+    path = store.write(record, outcomes)
     log.info("%s fold %d: done in %.1fs -> %s", task.method, task.fold,
              finished - started, path)
     return record
