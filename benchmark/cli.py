@@ -157,11 +157,12 @@ def _bars(args: argparse.Namespace) -> bool:
 
 
 def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str,
-                  selection: dict | None = None) -> None:
+                  selection: dict | None = None, significance: bool = True) -> None:
     from benchmark.report import write_report
 
     out_dir, written = write_report(profile, paths, with_paper=with_paper,
-                                    markdown=fmt == "markdown", selection=selection)
+                                    markdown=fmt == "markdown", selection=selection,
+                                    significance=significance)
     print(f"tables: {out_dir} ({len(written)} files)")
 
 
@@ -173,7 +174,19 @@ def command_tables(args: argparse.Namespace) -> int:
     selection = {"methods": profile.run.methods if args.methods is not None else None,
                  "folds": args.folds}
     _write_tables(profile, paths, with_paper=args.with_paper, fmt=args.format,
-                  selection=selection)
+                  selection=selection, significance=not args.no_significance)
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from benchmark.compare import compare_methods, format_comparison
+    from benchmark.report import records_profile
+
+    paths = _paths(args)
+    profile = profile_from_args(args, records_profile(args.profile, paths))
+    lines = compare_methods(paths.record_store(profile), args.method_a, args.method_b,
+                            args.metric, profile.statistics)
+    print(format_comparison(lines, args.method_a, args.method_b, profile))
     return 0
 
 
@@ -260,7 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the paper's reported numbers and the differences")
     tables.add_argument("--format", choices=("files", "markdown"), default="files",
                         help="also print the tables as Markdown")
+    tables.add_argument("--no-significance", action="store_true",
+                        help="no pairwise tests and no marks beyond each column's best")
     tables.set_defaults(func=command_tables)
+    compare = sub.add_parser("compare", help="paired test of two methods, cell by cell")
+    compare.add_argument("method_a")
+    compare.add_argument("method_b")
+    compare.add_argument("--metric", choices=("rank1", "rank5", "rank10", "mAP"),
+                         action="append", help="metric(s) to compare (default: rank1 and mAP)")
+    _add_profile_arguments(compare)
+    compare.set_defaults(func=command_compare)
     methods = sub.add_parser("methods", help="list registered methods (built-in and plugins)")
     methods.set_defaults(func=command_methods)
     datasets = sub.add_parser("datasets", help="list data sets and what they contain")

@@ -11,8 +11,11 @@ from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile
 from benchmark.datasets.base import cached_frames, get_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.figures import plot_distillation, plot_rankings
+from benchmark.figures_cmc import plot_cmc
 from benchmark.provenance import provenance
+from benchmark.records import RecordStore
 from benchmark.runner import Paths
+from benchmark.table_statistics import OutcomeStore
 from benchmark.tables import PAPER_DATASET_NAMES, aggregate, build_table, to_markdown, write_tables
 
 log = logging.getLogger("rgbd_bench")
@@ -54,9 +57,27 @@ def _selected(records: list[dict], selection: dict[str, Any] | None) -> list[dic
             and (folds is None or r["fold"] < folds)]
 
 
+def load_outcomes(store: RecordStore, records: list[dict[str, Any]]) -> OutcomeStore:
+    """The per-query outcomes of the records that have them; one line says how many
+    records have none and why (their cells then get no interval and no test)."""
+    found: OutcomeStore = {}
+    reasons = []
+    for record in records:
+        outcomes, reason = store.outcomes(record)
+        if outcomes is None:
+            reasons.append(reason)
+        else:
+            found[(record["dataset"], record["method"], record["fold"])] = outcomes
+    if reasons:
+        log.warning("%d of %d records have no per-query outcomes (%s): their cells get no "
+                    "interval and no significance test; rerun `rgbd-bench run` to add them",
+                    len(reasons), len(records), reasons[0])
+    return found
+
+
 def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
-                 markdown: bool = False, selection: dict[str, Any] | None = None
-                 ) -> tuple[Path, list[Path]]:
+                 markdown: bool = False, selection: dict[str, Any] | None = None,
+                 significance: bool = True) -> tuple[Path, list[Path]]:
     """Write the tables and figures of every data set the profile's records cover;
     returns the folder and the files."""
     store = paths.record_store(profile)
@@ -68,8 +89,10 @@ def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
     out_dir = paths.output / "tables" / profile.name
     origin = provenance()
     context = {"settings_changes": profile.changes} if profile.changes else None
+    outcomes = load_outcomes(store, records)
     written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
-                           provenance=origin, context=context)
+                           provenance=origin, context=context, outcomes=outcomes,
+                           statistics=profile.statistics, significance=significance)
     written += write_ablation_tables(records, out_dir, profile.name, origin, context)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
@@ -83,6 +106,8 @@ def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
                         dataset, profile.name)
         number = 4 if dataset == "robotpku" else 3
         written += plot_distillation(summary, dataset, out_dir / f"figure{number}_{dataset}")
+        written += plot_cmc(mine, outcomes, dataset, profile.statistics,
+                            out_dir / f"cmc_{dataset}")
         written += _figure5(profile, paths, mine, out_dir / f"figure5_{dataset}.png")
         if markdown:
             for kind in ("single", "cross"):

@@ -11,7 +11,9 @@ as reported. Values are percentages: the mean over folds of each fold's mean ove
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +21,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmark.config import StatisticsConfig
+from benchmark.records import write_bytes_atomic
+from benchmark.table_statistics import (
+    DatasetResampling,
+    OutcomeStore,
+    cell_outcomes,
+    marks,
+    pairwise_tests,
+)
 
 METRICS = ("rank1", "rank5", "rank10", "mAP")
 METRIC_TITLES = {"rank1": "rank-1 (%)", "rank5": "rank-5 (%)", "rank10": "rank-10 (%)",
@@ -130,13 +142,16 @@ def _paper_row(paper: pd.DataFrame, dataset: str, kind: str, row: Row, query: st
     return None if hits.empty else hits.iloc[0]
 
 
-def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool = False
+def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool = False,
+                intervals: dict[tuple[str, str, str, str], tuple[float, float]] | None = None
                 ) -> pd.DataFrame:
     """A paper table in long form: one line per (row, setting), paper rows first.
 
     Columns: ``table, dataset, approach, loss, query, gallery, source, n_folds`` and each
-    metric with its ``_std``; with ``with_paper`` also ``paper_<metric>`` and
-    ``diff_<metric>`` (ours minus paper) where the paper reports the number.
+    metric with its ``_std``, ``_ci_low`` and ``_ci_high`` (the 95 % interval from
+    ``intervals``, keyed by (method, query, gallery, metric); empty without); with
+    ``with_paper`` also ``paper_<metric>`` and ``diff_<metric>`` (ours minus paper)
+    where the paper reports the number.
     """
     number = table_numbers(dataset)[0 if kind == "single" else 1]
     with_paper = with_paper and dataset in PAPER_DATASET_NAMES  # no empty paper columns
@@ -164,6 +179,9 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
                 for m in METRICS:
                     line[m] = hit[m].iloc[0] if len(hit) else np.nan
                     line[f"{m}_std"] = hit[f"{m}_std"].iloc[0] if len(hit) else np.nan
+                    low, high = (intervals or {}).get((row.method, query, gallery, m),
+                                                      (np.nan, np.nan))
+                    line[f"{m}_ci_low"], line[f"{m}_ci_high"] = low, high
             if with_paper:
                 for m in METRICS:
                     value = reported[m] if reported is not None else np.nan
@@ -173,20 +191,62 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
     return pd.DataFrame(lines)
 
 
-def format_cell(mean: float, std: float, bold: bool = False, latex: bool = False) -> str:
-    """``12.34 ± 0.56`` (LaTeX: ``$12.34 \\pm 0.56$``, bold when best); missing -> ``–``."""
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
+                  "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                  "|": r"\textbar{}", "±": r"$\pm$", "–": "--", "→": r"$\rightarrow$"}
+LATEX_PACKAGES = ("booktabs", "array", "graphicx")
+LATEX_HEADER = ("% Needs " + ", ".join(f"\\usepackage{{{name}}}" for name in LATEX_PACKAGES)
+                + " (booktabs rules; array wraps long row labels; graphicx shrinks the "
+                  "table when it is still wider than the line).")
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with every LaTeX special character escaped, so any string typesets."""
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def format_cell(mean: float, std: float, bold: bool = False, latex: bool = False,
+                interval: tuple[float, float] | None = None) -> str:
+    """``12.34 ± 0.56 [11.02, 13.70]`` (Markdown, with the interval when given) or the
+    LaTeX math ``12.3{\\pm}0.6`` (one decimal, as the paper prints, so that Table 3
+    fits a page); bold when marked; missing -> ``–``."""
     if mean is None or np.isnan(mean):
         return "--" if latex else "–"
     if latex:
-        text = f"{mean:.2f}" if np.isnan(std) else f"{mean:.2f} \\pm {std:.2f}"
+        text = f"{mean:.1f}" if np.isnan(std) else f"{mean:.1f}{{\\pm}}{std:.1f}"
         return f"$\\mathbf{{{text}}}$" if bold else f"${text}$"
     text = f"{mean:.2f}" if np.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+    if interval is not None and not np.isnan(interval[0]):
+        text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
     return f"**{text}**" if bold else text
 
 
-def _grid(table: pd.DataFrame, kind: str, latex: bool) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the paper's printed layout, best measured value per column bold."""
+Marks = set[tuple[str, str, str, str]]
+
+
+def _best_only(table: pd.DataFrame, settings: list[tuple[str | None, str | None]]) -> Marks:
+    """Each column's best measured value: the marks when no test can be made."""
+    measured = table[table.source == "this run"]
+    marked = set()
+    for query, gallery in settings:
+        part = measured if query is None else measured[(measured["query"] == query)
+                                                       & (measured.gallery == gallery)]
+        for m in METRICS:
+            if len(part) and part[m].notna().any():
+                top = part[m].max()
+                marked |= {(r.method, r.query, r.gallery, m) for r in
+                           part[part[m] == top].itertuples()}
+    return marked
+
+
+def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = None
+          ) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the paper's printed layout; ``marks`` (method, query, gallery,
+    metric) are bold (default: each column's best measured value)."""
     settings = [(None, None)] if kind == "single" else list(CROSS_SETTINGS)
+    if marks is None:
+        marks = _best_only(table, settings)
     row_keys = list(dict.fromkeys(zip(table.approach, table.loss, table.method,
                                       table["query"], strict=True)))
     if kind == "cross":
@@ -196,13 +256,6 @@ def _grid(table: pd.DataFrame, kind: str, latex: bool) -> tuple[list[str], list[
         prefix = "" if query is None else f"Q-{MODALITY_TITLES[query]}/G-" \
                                           f"{MODALITY_TITLES[gallery]} "
         header += [prefix + METRIC_TITLES[m] for m in METRICS]
-    best = {}
-    measured = table[table.source == "this run"]
-    for query, gallery in settings:
-        part = measured if query is None else measured[(measured["query"] == query)
-                                                       & (measured.gallery == gallery)]
-        for m in METRICS:
-            best[(query, m)] = part[m].max() if len(part) else np.nan
     cells = []
     for key in row_keys:
         if kind == "single":
@@ -220,39 +273,58 @@ def _grid(table: pd.DataFrame, kind: str, latex: bool) -> tuple[list[str], list[
             for m in METRICS:
                 std = line.get(f"{m}_std", np.nan)
                 std = np.nan if std is None or pd.isna(std) else std
-                bold = line.source == "this run" and line[m] == best[(query, m)]
-                row.append(format_cell(line[m], std, bold=bool(bold), latex=latex))
+                interval = (line.get(f"{m}_ci_low", np.nan), line.get(f"{m}_ci_high", np.nan))
+                bold = line.source == "this run" and \
+                    (line.method, line["query"], line.gallery, m) in marks
+                row.append(format_cell(line[m], std, bold=bool(bold), latex=latex,
+                                       interval=None if latex else interval))
         cells.append(row)
     return header, cells
 
 
-def to_markdown(table: pd.DataFrame, kind: str) -> str:
-    """The table as a Markdown grid in the paper's layout."""
-    header, cells = _grid(table, kind, latex=False)
+def to_markdown(table: pd.DataFrame, kind: str, marks: Marks | None = None) -> str:
+    """The table as a Markdown grid in the paper's layout (cells with their intervals)."""
+    header, cells = _grid(table, kind, latex=False, marks=marks)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
 
 
-def to_latex(table: pd.DataFrame, kind: str, caption: str) -> str:
-    """The table as a booktabs LaTeX ``table`` environment in the paper's layout."""
-    header, cells = _grid(table, kind, latex=True)
+def to_latex(table: pd.DataFrame, kind: str, caption: str, label: str = "",
+             marks: Marks | None = None) -> str:
+    """The table as a booktabs LaTeX float in the paper's layout.
+
+    Cross-modal tables are a ``table*`` (both columns of a two-column page) with a
+    two-level header, the two directions over rank-1/5/10/mAP; single-modal ones a
+    ``table``. The tabular shrinks to the line width only when it would run past it.
+    ``caption`` is plain text (escaped here); LaTeX numbers the float itself.
+    """
+    header, cells = _grid(table, kind, latex=True, marks=marks)
     n_labels = 2 if kind == "single" else 1
-    spec = "l" * n_labels + "c" * (len(header) - n_labels)
-    out = ["\\begin{table*}[t]", "\\centering", f"\\caption{{{caption}}}",
-           f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    float_env = "table" if kind == "single" else "table*"
+    labels = "ll" if kind == "single" else ">{\\raggedright\\arraybackslash}p{9em}"
+    spec = labels + "c" * (len(header) - n_labels)
+    out = [LATEX_HEADER, f"\\begin{{{float_env}}}[t]", "\\centering",
+           f"\\caption{{{latex_escape(caption)}}}"]
+    if label:
+        out.append(f"\\label{{{re.sub(r'[^A-Za-z0-9:.-]', '-', label)}}}")
+    out += ["\\footnotesize", "\\setlength{\\tabcolsep}{3pt}",
+            "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
+            f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    short = {"rank1": "R-1", "rank5": "R-5", "rank10": "R-10", "mAP": "mAP"}
     if kind == "cross":
-        out.append(" & \\multicolumn{4}{c}{Query-RGB, Gallery-Depth} & "
-                   "\\multicolumn{4}{c}{Query-Depth, Gallery-RGB} \\\\")
+        out.append(" & \\multicolumn{4}{c}{Query RGB, gallery depth (\\%)} & "
+                   "\\multicolumn{4}{c}{Query depth, gallery RGB (\\%)} \\\\")
         out.append("\\cmidrule(lr){2-5} \\cmidrule(lr){6-9}")
-        titles = ["Approach"] + [METRIC_TITLES[m] for m in METRICS] * 2
+        titles = ["Approach"] + [short[m] for m in METRICS] * 2
     else:
-        titles = header
-    out.append(" & ".join(t.replace("%", "\\%") for t in titles) + " \\\\")
+        titles = header[:2] + [f"{short[m]} (\\%)" for m in METRICS]
+    out.append(" & ".join(t if "\\%" in t else latex_escape(t) for t in titles) + " \\\\")
     out.append("\\midrule")
     for row in cells:
-        out.append(" & ".join(c.replace("%", "\\%") for c in row) + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}", "\\end{table*}"]
+        out.append(" & ".join([latex_escape(c) for c in row[:n_labels]] + row[n_labels:])
+                   + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}}", f"\\end{{{float_env}}}"]
     return "\n".join(out) + "\n"
 
 
@@ -261,12 +333,30 @@ METRIC_DEFINITIONS = ("Rank-k: single-shot galleries (one image per identity), m
                       "modality but the query's twin.")
 
 
-def caption(kind: str, dataset: str, number: int, profile: str) -> str:
+def significance_note(statistics: StatisticsConfig | None, tested: bool) -> str:
+    """The caption's sentence on the marks and intervals."""
+    if statistics is None:
+        return "Bold: the best value of each column."
+    if not tested:
+        return ("Bold: the best value of each column (the records hold no per-query "
+                "outcomes, so no interval or test).")
+    return (f"Bold: the best value of each column and every value not significantly "
+            f"below it (paired sign-flip permutation test over test identities, "
+            f"{statistics.permutations} flips, Holm-corrected over the table's comparisons "
+            f"with the best, alpha = {statistics.alpha:g}). "
+            f"{100 * statistics.confidence:g} % intervals (CSV, Markdown): cluster "
+            f"bootstrap over test identities, {statistics.resamples} resamples; they cover "
+            f"the choice of test identities and gallery draws, not training seeds.")
+
+
+def caption(kind: str, dataset: str, number: int, profile: str,
+            note: str = "Bold: the best value of each column.") -> str:
+    """A table's caption, plain text (LaTeX adds the float's number itself)."""
     name = PAPER_DATASET_NAMES.get(dataset, dataset)
     what = "Single-modal (step I) accuracy" if kind == "single" else \
         "Cross-modal accuracy"
-    return (f"Table {number}: {what} on {name} (profile {profile}), mean $\\pm$ std over "
-            f"folds. {METRIC_DEFINITIONS}")
+    return (f"{what} on {name} (profile {profile}, Table {number} of the paper's layout), "
+            f"mean ± std over folds, in %. {METRIC_DEFINITIONS} {note}")
 
 
 def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -330,24 +420,100 @@ def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
     return paths
 
 
+def table_statistics(kind: str, dataset: str, table: pd.DataFrame,
+                     records: list[dict[str, Any]], outcomes: OutcomeStore,
+                     resampling: DatasetResampling, significance: bool
+                     ) -> tuple[dict, pd.DataFrame | None, Marks | None]:
+    """Intervals of every measured cell with outcomes, the pairwise tests of the table
+    and its marks (``None`` without tests)."""
+    settings = list(CROSS_SETTINGS) if kind == "cross" else \
+        [(q, q) for q in dict.fromkeys(table["query"])]
+    cells = {}
+    for method in dict.fromkeys(table.method[table.source == "this run"]):
+        for query, gallery in settings:
+            folds = cell_outcomes(records, outcomes, dataset, method, query, gallery)
+            if folds is not None:
+                cells[(method, query, gallery)] = folds
+    intervals = {(*cell, m): resampling.interval(cell, m, folds)
+                 for cell, folds in cells.items() for m in METRICS}
+    if not significance:
+        return intervals, None, None
+    # single-modal rows are compared within a modality (each its own column block)
+    pairwise = pairwise_tests(cells, resampling, METRICS, settings)
+    means = {(*cell, m): 100.0 * resampling.sums(cell, m, folds)[0].value()
+             for cell, folds in cells.items() for m in METRICS}
+    marked = marks(pairwise, means, resampling.config.alpha)
+    if kind == "single":  # one column per metric holds both modalities: best of both
+        marked = _single_table_marks(table, marked, means)
+    return intervals, pairwise, marked
+
+
+def _single_table_marks(table: pd.DataFrame, marked: Marks, means: dict) -> Marks:
+    """Tables 1-2 print RGB and depth rows in one column: keep the marks of the modality
+    that holds the column's best value."""
+    out = set()
+    for m in METRICS:
+        column = {k: v for k, v in means.items() if k[3] == m}
+        if not column:
+            continue
+        top = max(column, key=column.get)
+        out |= {k for k in marked if k[3] == m and k[1] == top[1]}
+    return out
+
+
 def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                  with_paper: bool = False, provenance: dict[str, Any] | None = None,
-                 context: dict[str, Any] | None = None) -> list[Path]:
+                 context: dict[str, Any] | None = None,
+                 outcomes: OutcomeStore | None = None,
+                 statistics: StatisticsConfig | None = None,
+                 significance: bool = True) -> list[Path]:
     """Write every table of every data set in ``records``; returns the files written.
 
     CSV files are plain (one header line, loadable by ``pandas.read_csv``); the
-    provenance is in the ``.json`` side file.
+    provenance is in the ``.json`` side file. With ``outcomes`` (per-query outcomes by
+    record) every cell gets its interval and, with ``significance``, the rows are tested
+    pairwise (``pairwise<N>_<dataset>.csv``, long format) and marked.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = aggregate(records)
+    statistics = statistics or StatisticsConfig()
     written = []
     for dataset in sorted({r["dataset"] for r in records}):
+        resampling = DatasetResampling.of(outcomes or {}, dataset, statistics)
         for kind, number in zip(("single", "cross"), table_numbers(dataset), strict=True):
             table = build_table(kind, dataset, summary, with_paper)
+            intervals, pairwise, marked = ({}, None, None) if resampling is None else \
+                table_statistics(kind, dataset, table, records, outcomes or {}, resampling,
+                                 significance)
+            table = build_table(kind, dataset, summary, with_paper, intervals)
+            note = significance_note(statistics if significance else None,
+                                     tested=marked is not None)
             info = {"table": number, **table_info(records, dataset, profile, context)}
+            if marked is not None:
+                info["statistics"] = dataclasses.asdict(statistics)
             texts = {".csv": table.to_csv(index=False),
-                     ".tex": to_latex(table, kind, caption(kind, dataset, number, profile)),
-                     ".md": to_markdown(table, kind) + "\n"}
-            written += write_table_files(out_dir / f"table{number}_{dataset}", texts, info,
-                                         provenance)
+                     ".tex": to_latex(table, kind, caption(kind, dataset, number, profile,
+                                                           note),
+                                      label=f"tab:{profile}-table{number}-{dataset}",
+                                      marks=marked),
+                     ".md": to_markdown(table, kind, marked) + "\n"}
+            stem = out_dir / f"table{number}_{dataset}"
+            written += write_table_files(stem, texts, info, provenance)
+            if pairwise is not None:
+                pairwise.insert(0, "dataset", dataset)
+                pairwise.insert(0, "table", number)
+                path = out_dir / f"pairwise{number}_{dataset}.csv"
+                write_text_if_changed(path, pairwise.to_csv(index=False))
+                written.append(path)
     return written
+
+
+def write_text_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` atomically unless the file already holds it (tracked files stay
+    byte-identical on a rerun)."""
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    write_bytes_atomic(path, text.encode())

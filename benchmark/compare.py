@@ -1,0 +1,90 @@
+"""``rgbd-bench compare A B``: the paired difference of two methods, cell by cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from benchmark.config import Profile, StatisticsConfig
+from benchmark.errors import BenchmarkError
+from benchmark.records import RecordStore
+from benchmark.statistics import holm
+from benchmark.table_statistics import DatasetResampling, cell_outcomes, pairwise_tests
+
+DEFAULT_METRICS = ("rank1", "mAP")
+
+
+def compare_methods(store: RecordStore, method_a: str, method_b: str,
+                    metrics: list[str] | None, statistics: StatisticsConfig
+                    ) -> pd.DataFrame:
+    """One line per (data set, setting, metric) both methods were evaluated on: means,
+    difference A - B in percentage points, its paired bootstrap interval, the sign-flip
+    p-value and the Holm-adjusted one (over the lines shown)."""
+    records = store.all_records()
+    known = sorted({r["method"] for r in records})
+    for method in (method_a, method_b):
+        if method not in known:
+            raise BenchmarkError(f"no records of method {method!r} for profile "
+                                 f"{store.profile!r} under {store.root}; methods with "
+                                 f"records: {', '.join(known) or 'none'}")
+    mine = [r for r in records if r["method"] in (method_a, method_b)]
+    outcomes = {}
+    for record in mine:
+        found, reason = store.outcomes(record)
+        if found is None:
+            raise BenchmarkError(f"record of {record['method']} fold {record['fold']} has no "
+                                 f"per-query outcomes ({reason}); rerun `rgbd-bench run` "
+                                 f"with the same options to add them")
+        outcomes[(record["dataset"], record["method"], record["fold"])] = found
+    frames = []
+    for dataset in sorted({r["dataset"] for r in mine}):
+        settings = [tuple(s.split("->")) for s in sorted(
+            set.intersection(*[set(found) for (d, m, _), found in outcomes.items()
+                               if d == dataset]))]
+        cells = {}
+        for method in (method_a, method_b):
+            for query, gallery in settings:
+                folds = cell_outcomes(mine, outcomes, dataset, method, query, gallery)
+                if folds is not None:
+                    cells[(method, query, gallery)] = folds
+        resampling = DatasetResampling.of(outcomes, dataset, statistics)
+        tests = pairwise_tests(cells, resampling, tuple(metrics or DEFAULT_METRICS),
+                               settings)
+        tests.insert(0, "dataset", dataset)
+        frames.append(tests)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if table.empty:
+        raise BenchmarkError(f"{method_a} and {method_b} share no evaluated setting on the "
+                             f"same folds and galleries; nothing to compare")
+    swap = table.method_a != method_a  # pairs come in table order; report A - B
+    for column in ("delta", "delta_ci_low", "delta_ci_high"):
+        table.loc[swap, column] = -table.loc[swap, column]
+    table.loc[swap, ["delta_ci_low", "delta_ci_high"]] = \
+        table.loc[swap, ["delta_ci_high", "delta_ci_low"]].to_numpy()
+    table.loc[swap, ["mean_a", "mean_b"]] = table.loc[swap, ["mean_b", "mean_a"]].to_numpy()
+    table["method_a"], table["method_b"] = method_a, method_b
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    return table
+
+
+def format_comparison(table: pd.DataFrame, method_a: str, method_b: str,
+                      profile: Profile | Any) -> str:
+    """The comparison as aligned text lines, ending with what the numbers are."""
+    stats = profile.statistics
+    level = f"{100 * stats.confidence:g} %"
+    lines = [f"{method_a} vs {method_b} (profile {profile.name}); delta = A - B in "
+             f"percentage points",
+             f"{'data set':10s} {'setting':12s} {'metric':6s} {'A':>7s} {'B':>7s} "
+             f"{'delta':>7s} {level + ' interval':>18s} {'p':>7s} {'p (Holm)':>8s}"]
+    for row in table.itertuples():
+        interval = f"[{row.delta_ci_low:6.2f}, {row.delta_ci_high:6.2f}]"
+        lines.append(f"{row.dataset:10s} {row.query + '->' + row.gallery:12s} "
+                     f"{row.metric:6s} {row.mean_a:7.2f} {row.mean_b:7.2f} {row.delta:+7.2f} "
+                     f"{interval:>18s} {row.p_value:7.4f} {row.p_holm:8.4f}")
+    lines.append(f"Interval: cluster bootstrap over test identities ({stats.resamples} "
+                 f"resamples; covers test identities and gallery draws, not training "
+                 f"seeds). p: paired sign-flip permutation test over test identities "
+                 f"({stats.permutations} flips, exact when fewer patterns exist), Holm over "
+                 f"the {len(table)} lines.")
+    return "\n".join(lines)
