@@ -45,6 +45,7 @@ def plot_cmc(records: list[dict[str, Any]], outcomes: OutcomeStore, dataset: str
     methods = list(dict.fromkeys(r["method"] for r in records if r["dataset"] == dataset))
     figure, axes = plt.subplots(1, len(SETTING_LABELS), figsize=(10, 4), sharey=True)
     drawn = False
+    colours = dict(zip(methods, plt.cm.tab20(np.linspace(0, 1, 20))[::1], strict=False))
     ranks = np.arange(1, MAX_RANK + 1)
     for axis, ((query, gallery), label) in zip(axes, SETTING_LABELS.items(), strict=True):
         for method in methods:
@@ -52,8 +53,8 @@ def plot_cmc(records: list[dict[str, Any]], outcomes: OutcomeStore, dataset: str
             if folds is None:
                 continue
             mean, low, high = cmc_bands(resampling, (method, query, gallery), folds)
-            line, = axis.plot(ranks, mean, label=method, linewidth=1.2)
-            axis.fill_between(ranks, low, high, color=line.get_color(), alpha=0.15,
+            axis.plot(ranks, mean, label=method, linewidth=1.2, color=colours.get(method))
+            axis.fill_between(ranks, low, high, color=colours.get(method), alpha=0.15,
                               linewidth=0)
             drawn = True
         axis.set_title(label, fontsize=9)

@@ -499,12 +499,14 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                      ".md": to_markdown(table, kind, marked) + "\n"}
             stem = out_dir / f"table{number}_{dataset}"
             written += write_table_files(stem, texts, info, provenance)
-            if pairwise is not None:
+            stale = out_dir / f"pairwise{number}_{dataset}.csv"
+            if pairwise is None:  # no tests this time: an older file would mislead
+                stale.unlink(missing_ok=True)
+            else:
                 pairwise.insert(0, "dataset", dataset)
                 pairwise.insert(0, "table", number)
-                path = out_dir / f"pairwise{number}_{dataset}.csv"
-                write_text_if_changed(path, pairwise.to_csv(index=False))
-                written.append(path)
+                write_text_if_changed(stale, pairwise.to_csv(index=False))
+                written.append(stale)
     return written
 
 

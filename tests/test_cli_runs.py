@@ -37,7 +37,7 @@ def test_rerun_leaves_every_file_byte_identical_and_quiet_says_where(finished):
     records, tables = snapshot(tmp / "out" / "records"), snapshot(tmp / "out" / "tables")
     again = rgbd(tmp, *RUN, "--quiet")
     assert again.code == 0 and again.err == ""
-    assert again.out.strip() == "tables: out/tables/smoke (9 files)"
+    assert again.out.strip() == "tables: out/tables/smoke (13 files)"  # + pairwise, CMC
     assert snapshot(tmp / "out" / "records") == records
     assert snapshot(tmp / "out" / "tables") == tables
     table = pd.read_csv(tmp / "out" / "tables" / "smoke" / "table3_synthetic.csv")

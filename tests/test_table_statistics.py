@@ -103,3 +103,19 @@ def test_compare_by_hand_three_identities(tmp_path):
     assert (swapped.delta_ci_low <= swapped.delta).all()
     text = format_comparison(table, "lomo-xqda", "one-stream", load_profile("smoke"))
     assert "+50.00" in text and "0.5000" in text
+
+
+def test_cmc_bands_hold_the_curve_and_start_at_the_tables_rank1(tmp_path):
+    from benchmark.figures_cmc import cmc_bands, plot_cmc
+    from benchmark.table_statistics import DatasetResampling, cell_outcomes
+
+    records, outcomes = simulated_records({"one-stream": 1.0, "lomo-xqda": 0.5})
+    resampling = DatasetResampling.of(outcomes, "synthetic", FAST)
+    folds = cell_outcomes(records, outcomes, "synthetic", "one-stream", "rgb", "depth")
+    mean, low, high = cmc_bands(resampling, ("one-stream", "rgb", "depth"), folds)
+    rank1 = np.mean([r["results"]["rgb->depth"]["rank1"] for r in records
+                     if r["method"] == "one-stream"])
+    assert mean[0] == pytest.approx(100 * rank1)
+    assert (np.diff(mean) >= 0).all() and (low <= mean).all() and (mean <= high).all()
+    files = plot_cmc(records, outcomes, "synthetic", FAST, tmp_path / "cmc")
+    assert [f.suffix for f in files] == [".png", ".pdf"] and all(f.is_file() for f in files)
