@@ -49,10 +49,17 @@ def plot_distillation(summary: pd.DataFrame, dataset: str, stem: Path) -> list[P
     axis.set_title(f"Cross-modal distillation on {dataset}"
                    + (f" (no records: {', '.join(missing)})" if missing else ""), fontsize=9)
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(figure, stem)
+
+
+def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
+    """Save ``figure`` as ``stem``.png and .pdf and close it; returns the two paths.
+
+    No creation date in the PDF: the same records give the same bytes.
+    """
     figure.tight_layout()
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
-        # No creation date in the PDF: the same records give the same bytes.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
         figure.savefig(path, dpi=150, metadata=metadata)
     plt.close(figure)

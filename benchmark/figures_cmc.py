@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmark.config import StatisticsConfig  # noqa: E402
-from benchmark.figures import SETTING_LABELS  # noqa: E402
+from benchmark.figures import SETTING_LABELS, save_figure  # noqa: E402
 from benchmark.table_statistics import (  # noqa: E402
     DatasetResampling,
     OutcomeStore,
@@ -69,10 +69,4 @@ def plot_cmc(records: list[dict[str, Any]], outcomes: OutcomeStore, dataset: str
     figure.suptitle(f"Cross-modal CMC on {dataset}; bands: {100 * statistics.confidence:g} % "
                     f"cluster bootstrap over test identities ({statistics.resamples} "
                     f"resamples)", fontsize=9)
-    figure.tight_layout()
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        figure.savefig(path, dpi=150, metadata=metadata)
-    plt.close(figure)
-    return paths
+    return save_figure(figure, stem)

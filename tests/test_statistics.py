@@ -4,16 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import benchmark.statistics as st
 from benchmark.protocol import QueryOutcomes
-from benchmark.statistics import (
-    RatioSums,
-    bootstrap_weights,
-    holm,
-    metric_sums,
-    paired_contributions,
-    percentile_interval,
-    sign_flip_pvalues,
-)
 
 
 def test_point_value_is_the_table_average_of_trials_and_folds():
@@ -27,19 +19,19 @@ def test_point_value_is_the_table_average_of_trials_and_folds():
     identities = np.arange(10)
     table_rank5 = np.mean([np.mean([(r[r >= 0] < 5).mean() for r in f.ranks]) for f in folds])
     table_map = np.mean([np.nanmean(f.ap) for f in folds])
-    assert metric_sums(folds, identities, "rank5").value() == pytest.approx(table_rank5)
-    assert metric_sums(folds, identities, "mAP").value() == pytest.approx(table_map)
+    assert st.metric_sums(folds, identities, "rank5").value() == pytest.approx(table_rank5)
+    assert st.metric_sums(folds, identities, "mAP").value() == pytest.approx(table_map)
 
 
 def test_exact_sign_flip_test_equals_scipys_permutation_test():
     d = np.array([0.3, -0.1, 0.5, 0.2, 0.05, -0.4, 0.25])
     reference = stats.permutation_test((d, np.zeros_like(d)), lambda x, y: np.sum(x - y),
                                        permutation_type="samples", n_resamples=np.inf)
-    assert sign_flip_pvalues(d)[0] == pytest.approx(reference.pvalue)
+    assert st.sign_flip_pvalues(d)[0] == pytest.approx(reference.pvalue)
 
 
 def test_holm_by_hand():
-    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03, np.nan])),
+    np.testing.assert_allclose(st.holm(np.array([0.01, 0.04, 0.03, np.nan])),
                                [0.03, 0.06, 0.06, np.nan])
 
 
@@ -51,14 +43,14 @@ def simulated_pair(rng, n_ids, shift):
     a = rng.binomial(queries, np.minimum(p + shift, 1.0))
     b = rng.binomial(queries, p)
     den = queries[None, :].astype(float)
-    return RatioSums(a[None, :].astype(float), den), RatioSums(b[None, :].astype(float), den)
+    return st.RatioSums(a[None, :].astype(float), den), st.RatioSums(b[None, :].astype(float), den)
 
 
 def rejection_rate(shift, n_ids=40, tables=1000, seed=0):
     rng = np.random.default_rng(seed)
-    d = np.array([paired_contributions(*simulated_pair(rng, n_ids, shift))
+    d = np.array([st.paired_contributions(*simulated_pair(rng, n_ids, shift))
                   for _ in range(tables)])
-    return float(np.mean(sign_flip_pvalues(d, 2000, rng) < 0.05)), d
+    return float(np.mean(st.sign_flip_pvalues(d, 2000, rng) < 0.05)), d
 
 
 def test_calibration_same_distribution_rejects_at_the_nominal_rate():
@@ -88,7 +80,7 @@ def coverage(clustered_weights: bool, reps=1000, n_ids=100, per_id=8, seed=0):
         num, den = hits * per_id, np.full((reps, n_ids), float(per_id))
     else:  # every query its own cluster
         num, den = np.repeat(hits, per_id, axis=1), np.ones((reps, n_ids * per_id))
-    weights = bootstrap_weights(num.shape[1], 1000, rng)
+    weights = st.bootstrap_weights(num.shape[1], 1000, rng)
     samples = (weights @ num.T) / (weights @ den.T)  # (resamples, reps)
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     return float(np.mean((low <= 0.25) & (0.25 <= high)))
@@ -101,13 +93,13 @@ def test_cluster_bootstrap_covers_at_the_nominal_rate_and_a_query_level_one_does
 
 def test_percentile_interval_and_bootstrap_weights():
     rng = np.random.default_rng(0)
-    weights = bootstrap_weights(5, 200, rng)
+    weights = st.bootstrap_weights(5, 200, rng)
     assert weights.shape == (200, 5) and (weights.sum(axis=1) == 5).all()
-    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    assert st.percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
 
 
 def test_unpaired_cells_are_refused():
-    a = RatioSums(np.ones((1, 3)), np.ones((1, 3)))
-    b = RatioSums(np.ones((1, 3)), np.full((1, 3), 2.0))
+    a = st.RatioSums(np.ones((1, 3)), np.ones((1, 3)))
+    b = st.RatioSums(np.ones((1, 3)), np.full((1, 3), 2.0))
     with pytest.raises(ValueError, match="not paired"):
-        paired_contributions(a, b)
+        st.paired_contributions(a, b)
