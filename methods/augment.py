@@ -24,6 +24,8 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CROPS = ("rect-crop", "pad-crop", "none")
+CROP_SOURCES = ("resized", "stored")
+RESIZE_KERNELS = ("torch", "pil-bilinear")
 
 
 @dataclass(frozen=True)
