@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError
 from methods.augment import CROP_SOURCES, CROPS, RESIZE_KERNELS, Augmentation
 from methods.backbone import ENTRY_POINTS
@@ -47,6 +48,7 @@ from methods.engine import (
     seeded,
 )
 from methods.fixed_outputs import FixedOutputs, FixedStagePipeline, weights_key
+from methods.host_crops import HostCropPipeline
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
 from methods.validation import VALIDATIONS, Validation
@@ -200,8 +202,8 @@ class DeepOptions:
             raise ConfigError("deep options triplet_p and triplet_k must be >= 2")
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ConfigError("deep option random_erasing must be in [0, 1]")
-        check_crop_source(self.crop_from, self.augment, self.cache_fixed_stages,
-                          "deep option")
+        check_crop_source(self.crop_from, self.resize, self.augment,
+                          self.cache_fixed_stages, "deep option")
 
     def autocast(self, device: str) -> bool:
         """Whether to run in bfloat16 autocast on ``device`` (``amp`` on a GPU only)."""
@@ -241,11 +243,18 @@ class NetworkSpec:
         return CROSS_MODAL
 
 
-def check_crop_source(crop_from: str, augment: str, cache_fixed_stages: bool, where: str
-                      ) -> None:
-    """Raise :class:`ConfigError` unless training crops can come from ``crop_from``."""
+def check_crop_source(crop_from: str, resize: str, augment: str, cache_fixed_stages: bool,
+                      where: str) -> None:
+    """Raise :class:`ConfigError` unless training crops can come from ``crop_from`` and
+    be resized with ``resize``."""
+    if resize == "pil-bilinear" and cache_fixed_stages:
+        raise ConfigError(f"{where} resize = \"pil-bilinear\" resizes on the host, image by "
+                          f"image; cache_fixed_stages needs resize = \"torch\"")
     if crop_from != "stored":
         return
+    if resize != "pil-bilinear":
+        raise ConfigError(f"{where} crop_from = \"stored\" cuts crops of many sizes, which "
+                          f"are resized one by one with PIL: set resize = \"pil-bilinear\"")
     if augment == "pad-crop":
         raise ConfigError(f"{where} crop_from = \"stored\" takes augment \"rect-crop\" or "
                           f"\"none\", not \"pad-crop\"")
@@ -300,17 +309,31 @@ def encoder_for(spec: NetworkSpec, options: DeepOptions, evaluation: bool = Fals
 
 
 def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str,
-                 evaluation: bool = False) -> Pipeline:
-    """The input pipeline of a network on ``device``, for training or for evaluation."""
-    return Pipeline(encoder_for(spec, options, evaluation), (options.height, options.width),
-                    device)
+                 evaluation: bool = False, stored: StoredCrops | None = None) -> Pipeline:
+    """The input pipeline of a network on ``device``, for training or for evaluation;
+    ``stored``: the crops training cuts from with ``crop_from = "stored"``."""
+    encoder, size = encoder_for(spec, options, evaluation), (options.height, options.width)
+    if options.resize == "pil-bilinear":
+        return HostCropPipeline(encoder, size, device, stored)
+    return Pipeline(encoder, size, device)
+
+
+def stored_crops_for(options: DeepOptions, context: TaskContext) -> StoredCrops | None:
+    """The data set's stored crops when training cuts from them (``crop_from``)."""
+    if options.crop_from != "stored":
+        return None
+    if context.stored_crops is None:
+        raise ConfigError("crop_from = \"stored\" needs the data set's stored crops, which "
+                          "a run provides (TaskContext.stored_crops)")
+    return context.stored_crops()
 
 
 def network_pipeline(spec: NetworkSpec, options: DeepOptions, network: ReidNetwork,
-                     device: str, evaluation: bool = False) -> Pipeline:
+                     device: str, evaluation: bool = False,
+                     stored: StoredCrops | None = None) -> Pipeline:
     """The pipeline that feeds ``network``: images, or its fixed stages' outputs when it
     keeps a store of them (``cache_fixed_stages``)."""
-    pipeline = pipeline_for(spec, options, device, evaluation)
+    pipeline = pipeline_for(spec, options, device, evaluation, stored)
     if network.fixed_outputs is None or network.fixed_before == "stem":
         return pipeline
     return FixedStagePipeline(pipeline, network.backbone, network.fixed_before,
@@ -428,7 +451,8 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
             engine_cls = _engine_class(spec.loss)
             extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
             engine = engine_cls(network, samples,
-                                network_pipeline(spec, options, network, device),
+                                network_pipeline(spec, options, network, device,
+                                                 stored=stored_crops_for(options, context)),
                                 train_config(spec, options),
                                 seed=seed, validate=validate, quiet=context.quiet,
                                 **extra)

@@ -44,6 +44,7 @@ from methods.deep import (
     frames_fingerprint,
     network_pipeline,
     save_fixed_outputs,
+    stored_crops_for,
     train_or_load_step1,
 )
 from methods.deep_data import SampleSet, embed_images
@@ -154,8 +155,8 @@ class DistillationOptions(DeepOptions):
             raise ConfigError("distillation options: need distill_lr > 0, "
                               "distill_weight_decay >= 0, 0 <= distill_momentum < 1")
         check_freeze_point(self.arch, self.freeze_from)
-        check_crop_source(self.crop_from, self.distill_augment, self.cache_fixed_stages,
-                          "distillation option")
+        check_crop_source(self.crop_from, self.resize, self.distill_augment,
+                          self.cache_fixed_stages, "distillation option")
         if self.cache_fixed_stages:
             check_cacheable(self.train_from, self.distill_augment, 0.0, "distillation option")
 
@@ -258,7 +259,8 @@ class Distillation(Matcher):
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
-        pipeline = network_pipeline(spec, options.deep(), student, device)
+        pipeline = network_pipeline(spec, options.deep(), student, device,
+                                    stored=stored_crops_for(options, self.context))
         amp = options.autocast(device)
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,

@@ -15,6 +15,7 @@ batches), as open-reid's ``RandomIdentitySampler``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -196,6 +197,7 @@ class Engine:
         self.quiet = quiet
         self.sampler = self._sampler(np.random.default_rng([seed, 0]))
         self.augment_rng = np.random.default_rng([seed, 1])
+        self.crop_rng = np.random.default_rng([seed, 2])
         self.optimizer = self._optimizer()
         self.amp = autocast_enabled(config.amp, pipeline.device)
         self.steps = 0
@@ -232,7 +234,10 @@ class Engine:
         count = self.iterations_per_epoch
         pin = self.pipeline.device.type == "cuda"
         with self.pipeline.feeding(self.model):
-            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin):
+            read = functools.partial(self.pipeline.read, augmentation=self.config.augmentation,
+                                     rng=self.crop_rng)
+            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin,
+                                   read=read):
                 batch = self.pipeline.train_batch(host, self.config.augmentation,
                                                   self.augment_rng)
                 total += self.train_step(batch).float()

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.options import NoOptions, build_options
 from benchmark.splits import Fold, proportional_sizes, random_folds
@@ -89,6 +90,11 @@ class Dataset(ABC):
     def describe(self) -> dict[str, Any]:
         """What ``rgbd-bench datasets`` prints about this data set."""
         return {"name": self.name, "options": dataclasses.asdict(self.options)}
+
+    def stored_images(self) -> tuple[str, Callable[[], StoredCrops]] | None:
+        """(cache key, builder) of the crops in their stored sizes, or ``None`` when the
+        data set makes its crops at the requested size (see :mod:`benchmark.datasets.stored`)."""
+        return None
 
 
 _CACHE_FIELDS = ("pids", "sequences", "frames", "rgb", "depth")
