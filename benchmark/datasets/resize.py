@@ -4,8 +4,8 @@
 neighbour (depth, so no reading is blended with a missing one). ``"pil-bilinear"``: PIL's
 ``Image.BILINEAR`` for both modalities, as the authors' ``RectScale`` and
 ``RandomSizedRectCrop`` (``open-reid/reid/utils/data/transforms.py:9-19,44``); their depth
-JPEG is ``.convert('RGB')``'d first, whose three equal channels PIL resizes as the one
-grey channel. PIL is used itself, since the point is to equal its output exactly.
+JPEG is ``.convert('RGB')``'d first, three equal channels that PIL resizes exactly as the
+one grey channel (tested). PIL is used itself, since the point is to equal its output exactly.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ RESIZES = ("opencv", "pil-bilinear")
 def pil_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(h, w) or (h, w, 3) uint8 / uint16 image -> ``size`` (h, w), PIL bilinear, same dtype.
 
-    An image already of ``size`` is returned unchanged, as ``RectScale`` does. 16-bit
-    depth is resized in PIL's 32-bit integer mode.
+    An image already of ``size`` is returned unchanged, as ``RectScale`` does. Depth
+    that fits in 8 bits (the prepared layout's grey levels in the uint16 depth field) is
+    resized as the 8-bit image it was stored as; other 16-bit depth in PIL's 32-bit
+    integer mode (whose rounding differs from the 8-bit mode's).
     """
     h, w = size
     if image.shape[:2] == (h, w):
         return image
+    if image.dtype == np.uint16 and image.ndim == 2 and int(image.max(initial=0)) <= 255:
+        return pil_bilinear(image.astype(np.uint8), size).astype(np.uint16)
     if image.dtype == np.uint8:
         return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
             (w, h), Image.BILINEAR))
