@@ -15,9 +15,6 @@ stored image: its cached crops are the stored ones.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmark.datasets.array_folder import load_arrays, save_arrays
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import DatasetError
 
@@ -113,20 +111,5 @@ def stored_crops(dataset: Dataset, frames: PairedFrames, cache_dir: Path) -> Sto
     folder = Path(cache_dir) / "stored" / key
     if not folder.is_dir():
         crops = build()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-        try:
-            for field in FIELDS:
-                np.save(tmp / f"{field}.npy", getattr(crops, field))
-            os.replace(tmp, folder)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not folder.is_dir():
-                raise
-    try:
-        arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in FIELDS}
-    except (OSError, ValueError, EOFError) as error:
-        raise DatasetError(f"the stored-crop cache {folder} is unreadable ({error}); delete "
-                           f"that folder and run again to rebuild it") from error
-    return StoredCrops(**{k: (v if k in ("rgb", "depth") else np.asarray(v))
-                          for k, v in arrays.items()})
+        save_arrays(folder, {field: getattr(crops, field) for field in FIELDS})
+    return StoredCrops(**load_arrays(folder, FIELDS, "stored-crop cache"))
