@@ -64,7 +64,9 @@ CHECKPOINT_NAME = "network.pt"
 class DeepOptions:
     """Options of every deep method (profile section ``[options.deep]``).
 
-    Defaults are the paper's / the authors' settings, without ImageNet weights.
+    Defaults are the paper's / the authors' settings, without ImageNet weights, except
+    ``crop_from`` and ``resize``, which default to the crop cache and torch's kernel (the
+    ``paper`` profiles set the authors' ``"stored"`` and ``"pil-bilinear"``).
 
     Attributes:
         arch: a backbone of :data:`methods.backbones.ARCHS` (``resnet10`` ... ``resnet101``,
