@@ -8,7 +8,8 @@ whose files are crops of their own sizes (the prepared layout) keeps them here, 
 next to the crop cache: ``<cache>/stored/<data set key>/`` holds the pixels of all crops
 back to back (``rgb.npy`` (total, 3) uint8, ``depth.npy`` (total,) uint16), each crop's
 ``shapes`` and ``offsets`` and its time-step key, memory-mapped after the first build.
-For BIWI's prepared crops that is about as large as the 256x128 cache (4 bytes a pixel).
+It takes 5 bytes a pixel, as the crop cache: its size is the cache's times the stored
+crops' mean pixel count over the run's image size (not measured on BIWI here).
 A data set that makes its crops at the requested size (synthetic, raw BIWI) has no other
 stored image: its cached crops are the stored ones.
 """
