@@ -20,6 +20,7 @@ import numpy as np
 from benchmark.config import Profile
 from benchmark.datasets.base import Dataset, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.stored import stored_crops
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.locks import task_lock
 from benchmark.options import build_options
@@ -177,7 +178,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                           seed=derive_seed(profile.run.seed, task.method, task.fold),
                           device=resolve_device(profile.run.device), quiet=quiet,
                           run_seed=profile.run.seed,
-                          first_fold_train=lambda: frames.of_identities(folds[0].train))
+                          first_fold_train=lambda: frames.of_identities(folds[0].train),
+                          stored_crops=lambda: stored_crops(dataset, frames, paths.cache))
     matcher = cls(context=context, **options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()

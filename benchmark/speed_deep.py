@@ -22,7 +22,7 @@ import torch
 from benchmark.datasets.frames import PairedFrames
 from methods.augment import Augmentation
 from methods.deep_data import InputEncoder, Pipeline, SampleSet, fetch
-from methods.engine import SoftmaxEngine, TrainConfig, TripletEngine, seeded
+from methods.engine import SoftmaxEngine, TrainConfig, TripletEngine, float32_precision, seeded
 from methods.networks import build_network
 
 
@@ -52,7 +52,8 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
                            batch_size: int = 32, loss: str = "softmax",
                            modality: str = "depth", iterations: int = 10, repeats: int = 3,
                            device: str = "cpu", frames: PairedFrames | None = None,
-                           seed: int = 0, amp: bool = False) -> dict[str, Any]:
+                           seed: int = 0, amp: bool = False, tf32: bool = False
+                           ) -> dict[str, Any]:
     """Images/s of the engine's training loop and of bare training steps.
 
     Args:
@@ -65,13 +66,15 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
         device: ``"cpu"`` or ``"cuda"``.
         frames: the crops to read (default: random crops, 128x64, memory-mapped).
         amp: bfloat16 autocast on a GPU (the ``amp`` deep option).
+        tf32: without ``amp``, allow TF32 convolutions and matmuls (the ``tf32`` deep
+            option; ``False`` times true fp32).
 
     Returns:
         ``loop_images_per_s``, ``bare_images_per_s``, ``overhead`` (fraction of the
         loop's time not spent in bare training steps), ``input_ms_per_batch`` (reading
         plus preparing one batch alone) and the settings.
     """
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, float32_precision(amp, tf32):
         frames = frames if frames is not None else memory_mapped_frames(Path(tmp))
         samples = SampleSet.of(frames, [modality])
         pipeline = Pipeline(InputEncoder(), (height, width), device)
@@ -80,7 +83,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
             optimizer="sgd" if loss == "softmax" else "adam",
             sampler="random" if loss == "softmax" else "identity",
             batch_size=batch_size, p=max(2, batch_size // 4), k=4,
-            augmentation=Augmentation("rect-crop", True, 0.5), amp=amp)
+            augmentation=Augmentation("rect-crop", True, 0.5), amp=amp, tf32=tf32)
         engine_cls = SoftmaxEngine if loss == "softmax" else TripletEngine
         with seeded(seed, device):
             model = build_network(arch, loss, num_classes=samples.num_classes)
@@ -125,6 +128,7 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
     return {
         "arch": arch, "input_size": [height, width], "batch_size": batch_images,
         "loss": loss, "modality": modality, "device": device, "amp": amp,
+        "tf32": tf32,
         "iterations": iterations,
         "threads": torch.get_num_threads(),
         "bare_images_per_s": round(bare_rate, 1),
@@ -149,10 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on a GPU")
+    parser.add_argument("--tf32", action="store_true",
+                        help="without --amp, allow TF32 (default: true fp32)")
     args = parser.parse_args(argv)
     results = [measure_training_speed(arch, args.height, args.width, args.batch_size,
                                       args.loss, args.modality, args.iterations, args.repeats,
-                                      args.device, amp=args.amp)
+                                      args.device, amp=args.amp, tf32=args.tf32)
                for arch in args.arch]
     print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
 

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CROPS = ("rect-crop", "pad-crop", "none")
+CROP_SOURCES = ("resized", "stored")
+RESIZE_KERNELS = ("torch", "pil-bilinear")
 
 
 @dataclass(frozen=True)
@@ -55,21 +57,24 @@ def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
                          antialias=True)
 
 
-def rect_crop_boxes(rng: np.random.Generator, n: int, height: int, width: int,
-                    scale: tuple[float, float] = (0.64, 1.0),
+def rect_crop_boxes(rng: np.random.Generator, n: int, height: int | np.ndarray,
+                    width: int | np.ndarray, scale: tuple[float, float] = (0.64, 1.0),
                     ratio: tuple[float, float] = (2.0, 3.0), attempts: int = 10
                     ) -> np.ndarray:
-    """(n, 4) integer boxes (top, left, h, w): the authors' rectangular random crop.
+    """(n, 4) integer boxes (top, left, h, w): the authors' rectangular random crop
+    (``open-reid/reid/utils/data/transforms.py:28-49``).
 
     Each image gets ``attempts`` draws of an area fraction in ``scale`` and a
     height/width ratio in ``ratio``; the first draw that fits is kept, the whole image
-    otherwise.
+    otherwise. ``height`` and ``width`` are one size for all images or (n,) sizes.
     """
-    area = rng.uniform(*scale, size=(n, attempts)) * height * width
+    height = np.broadcast_to(np.asarray(height), (n,))
+    width = np.broadcast_to(np.asarray(width), (n,))
+    area = rng.uniform(*scale, size=(n, attempts)) * height[:, None] * width[:, None]
     aspect = rng.uniform(*ratio, size=(n, attempts))
     h = np.rint(np.sqrt(area * aspect)).astype(np.int64)
     w = np.rint(np.sqrt(area / aspect)).astype(np.int64)
-    fits = (h <= height) & (w <= width)
+    fits = (h <= height[:, None]) & (w <= width[:, None])
     first = fits.argmax(axis=1)
     rows = np.arange(n)
     h = np.where(fits.any(axis=1), h[rows, first], height)

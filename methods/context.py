@@ -14,6 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from benchmark.datasets.frames import PairedFrames
+    from benchmark.datasets.stored import StoredCrops
 
 
 def config_hash(config: Any) -> str:
@@ -45,6 +46,8 @@ class TaskContext:
         run_seed: the profile's seed, from which every task's ``seed`` is derived.
         first_fold_train: the training frames of fold 0, for settings that reproduce the
             authors' use of split 0 on every fold (``None`` outside a run).
+        stored_crops: the data set's crops in their stored sizes, for training crops cut
+            from them (``crop_from = "stored"``; ``None`` outside a run).
     """
 
     artifact_root: Path
@@ -56,6 +59,7 @@ class TaskContext:
     run_seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     first_fold_train: Callable[[], PairedFrames] | None = None
+    stored_crops: Callable[[], StoredCrops] | None = None
 
     def seed_of(self, method: str) -> int:
         """The seed that the task of ``method`` on this fold gets (``seed`` for this task).

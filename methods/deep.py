@@ -15,6 +15,7 @@ Methods:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ import torch
 from torch import nn
 
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError
-from methods.augment import CROPS, Augmentation
+from methods.augment import CROP_SOURCES, CROPS, RESIZE_KERNELS, Augmentation
 from methods.backbone import ENTRY_POINTS
 from methods.backbones import ARCHS
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
@@ -39,11 +41,14 @@ from methods.engine import (
     SoftmaxEngine,
     TrainConfig,
     TripletEngine,
+    autocast_enabled,
+    float32_precision,
     load_checkpoint,
     save_checkpoint,
     seeded,
 )
 from methods.fixed_outputs import FixedOutputs, FixedStagePipeline, weights_key
+from methods.host_crops import HostCropPipeline
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
 from methods.validation import VALIDATIONS, Validation
@@ -59,7 +64,9 @@ CHECKPOINT_NAME = "network.pt"
 class DeepOptions:
     """Options of every deep method (profile section ``[options.deep]``).
 
-    Defaults are the paper's / the authors' settings, without ImageNet weights.
+    Defaults are the paper's / the authors' settings, without ImageNet weights, except
+    ``crop_from`` and ``resize``, which default to the crop cache and torch's kernel (the
+    ``paper`` profiles set the authors' ``"stored"`` and ``"pil-bilinear"``).
 
     Attributes:
         arch: a backbone of :data:`methods.backbones.ARCHS` (``resnet10`` ... ``resnet101``,
@@ -114,7 +121,22 @@ class DeepOptions:
         augment: ``"rect-crop"`` (the authors'), ``"pad-crop"`` or ``"none"``.
         flip: random horizontal flips.
         random_erasing: probability of random erasing (0 = off).
-        amp: bfloat16 autocast on a GPU (the authors trained in fp32).
+        amp: bfloat16 autocast on a GPU (the authors trained in fp32, PyTorch 0.4).
+        tf32: with ``amp`` off, let CUDA convolutions and matmuls use TF32 on Ampere and
+            newer GPUs (torch's default for cuDNN). ``False`` (default) switches TF32 off
+            for the task and restores the previous setting after: true fp32, as the
+            authors' CUDA 9 GPUs computed (:func:`methods.engine.float32_precision`).
+        crop_from: where training crops are cut: ``"resized"`` (the crop cache's images at
+            the run's ``image_size``, one batched ``grid_sample``) or ``"stored"`` (the
+            data set's stored image in its own pixels, resized to ``height`` x ``width``
+            afterwards, as the authors' ``RandomSizedRectCrop``,
+            ``open-reid/reid/utils/data/transforms.py:28-44``; the two draw the same crops
+            only when the stored crops are exactly ``height`` x ``width``-shaped).
+        resize: the kernel that resizes images to the network input in the deep pipeline:
+            ``"torch"`` (antialiased bilinear on the device; a crop of the resized cache
+            is resampled by the same ``grid_sample`` that cuts it) or ``"pil-bilinear"``
+            (PIL's ``Image.BILINEAR`` per image on the host, the authors' ``RectScale`` and
+            crop resize, ``transforms.py:9-19,44``).
         eval_batch_size: batch size of embedding extraction.
         num_threads: torch CPU threads while training (0 = torch's default).
     """
@@ -149,6 +171,9 @@ class DeepOptions:
     flip: bool = True
     random_erasing: float = 0.0
     amp: bool = False
+    tf32: bool = False
+    crop_from: str = "resized"
+    resize: str = "torch"
     eval_batch_size: int = 256
     num_threads: int = 0
 
@@ -157,7 +182,8 @@ class DeepOptions:
             raise ConfigError(f"deep option arch: expected one of {ARCHS}, got {self.arch!r}")
         choices = {"depth_encoding": DEPTH_ENCODINGS, "zero_padding_eval": ZERO_PADDING_EVAL,
                    "triplet_epoch": TRIPLET_EPOCHS, "eval_schedule": EVAL_SCHEDULES,
-                   "validation": VALIDATIONS}
+                   "validation": VALIDATIONS, "crop_from": CROP_SOURCES,
+                   "resize": RESIZE_KERNELS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"deep option {name}: expected one of {allowed}, "
@@ -178,10 +204,16 @@ class DeepOptions:
             raise ConfigError("deep options triplet_p and triplet_k must be >= 2")
         if not 0.0 <= self.random_erasing <= 1.0:
             raise ConfigError("deep option random_erasing must be in [0, 1]")
+        check_crop_source(self.crop_from, self.resize, self.augment,
+                          self.cache_fixed_stages, "deep option")
 
     def autocast(self, device: str) -> bool:
         """Whether to run in bfloat16 autocast on ``device`` (``amp`` on a GPU only)."""
-        return self.amp and device == "cuda"
+        return autocast_enabled(self.amp, device)
+
+    def precision(self) -> contextlib.AbstractContextManager:
+        """The TF32 switches of a task with these options (see ``tf32``)."""
+        return float32_precision(self.amp, self.tf32)
 
     def training_key(self) -> dict[str, Any]:
         """The options that change the trained weights (the artifact key's part)."""
@@ -211,6 +243,27 @@ class NetworkSpec:
         if self.modalities == ("depth",):
             return DEPTH_ONLY
         return CROSS_MODAL
+
+
+def check_crop_source(crop_from: str, resize: str, augment: str, cache_fixed_stages: bool,
+                      where: str) -> None:
+    """Raise :class:`ConfigError` unless training crops can come from ``crop_from`` and
+    be resized with ``resize``."""
+    if resize == "pil-bilinear" and cache_fixed_stages:
+        raise ConfigError(f"{where} resize = \"pil-bilinear\" resizes on the host, image by "
+                          f"image; cache_fixed_stages needs resize = \"torch\"")
+    if crop_from != "stored":
+        return
+    if resize != "pil-bilinear":
+        raise ConfigError(f"{where} crop_from = \"stored\" cuts crops of many sizes, which "
+                          f"are resized one by one with PIL: set resize = \"pil-bilinear\"")
+    if augment == "pad-crop":
+        raise ConfigError(f"{where} crop_from = \"stored\" takes augment \"rect-crop\" or "
+                          f"\"none\", not \"pad-crop\"")
+    if cache_fixed_stages:
+        raise ConfigError(f"{where} crop_from = \"stored\" reads images of many sizes; "
+                          f"cache_fixed_stages needs the crop cache's: set crop_from = "
+                          f"\"resized\"")
 
 
 def check_cacheable(train_from: str, augment: str, random_erasing: float, where: str) -> None:
@@ -258,21 +311,42 @@ def encoder_for(spec: NetworkSpec, options: DeepOptions, evaluation: bool = Fals
 
 
 def pipeline_for(spec: NetworkSpec, options: DeepOptions, device: str,
-                 evaluation: bool = False) -> Pipeline:
-    """The input pipeline of a network on ``device``, for training or for evaluation."""
-    return Pipeline(encoder_for(spec, options, evaluation), (options.height, options.width),
-                    device)
+                 evaluation: bool = False, stored: StoredCrops | None = None) -> Pipeline:
+    """The input pipeline of a network on ``device``, for training or for evaluation;
+    ``stored``: the crops training cuts from with ``crop_from = "stored"``."""
+    encoder, size = encoder_for(spec, options, evaluation), (options.height, options.width)
+    if options.resize == "pil-bilinear":
+        return HostCropPipeline(encoder, size, device, stored)
+    return Pipeline(encoder, size, device)
+
+
+def stored_crops_for(options: DeepOptions, context: TaskContext) -> StoredCrops | None:
+    """The data set's stored crops when training cuts from them (``crop_from``)."""
+    if options.crop_from != "stored":
+        return None
+    if context.stored_crops is None:
+        raise ConfigError("crop_from = \"stored\" needs the data set's stored crops, which "
+                          "a run provides (TaskContext.stored_crops)")
+    return context.stored_crops()
 
 
 def network_pipeline(spec: NetworkSpec, options: DeepOptions, network: ReidNetwork,
-                     device: str, evaluation: bool = False) -> Pipeline:
+                     device: str, evaluation: bool = False,
+                     stored: StoredCrops | None = None) -> Pipeline:
     """The pipeline that feeds ``network``: images, or its fixed stages' outputs when it
     keeps a store of them (``cache_fixed_stages``)."""
-    pipeline = pipeline_for(spec, options, device, evaluation)
+    pipeline = pipeline_for(spec, options, device, evaluation, stored)
     if network.fixed_outputs is None or network.fixed_before == "stem":
         return pipeline
     return FixedStagePipeline(pipeline, network.backbone, network.fixed_before,
                               network.fixed_outputs)
+
+
+def engine_config(options: DeepOptions, **recipe: Any) -> TrainConfig:
+    """The one place a :class:`TrainConfig` is built from options: ``recipe`` (a loss's
+    optimiser, schedule, sampler, augmentation) plus the numerics every recipe takes from
+    ``[options.deep]`` (``amp``, ``tf32``), so no recipe can lose them."""
+    return TrainConfig(amp=options.amp, tf32=options.tf32, **recipe)
 
 
 def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
@@ -280,17 +354,18 @@ def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
     common = {
         "epochs": options.epochs, "weight_decay": options.weight_decay,
         "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
-        "patience": options.patience, "amp": options.amp,
+        "patience": options.patience,
         "augmentation": Augmentation(options.augment, options.flip, options.random_erasing),
     }
     if spec.loss == "triplet":
-        return TrainConfig(optimizer="adam", lr=options.triplet_lr, lr_step=0,
-                           sampler="identity", p=options.triplet_p, k=options.triplet_k,
-                           identity_epochs=options.triplet_epoch == "identities", **common)
+        return engine_config(options, optimizer="adam", lr=options.triplet_lr, lr_step=0,
+                             sampler="identity", p=options.triplet_p, k=options.triplet_k,
+                             identity_epochs=options.triplet_epoch == "identities",
+                             **common)
     mult = options.backbone_lr_mult if options.pretrained != "none" else 1.0
-    return TrainConfig(optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
-                       backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
-                       sampler="random", batch_size=options.softmax_batch_size, **common)
+    return engine_config(options, optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
+                         backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
+                         sampler="random", batch_size=options.softmax_batch_size, **common)
 
 
 def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validation,
@@ -378,7 +453,8 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
             engine_cls = _engine_class(spec.loss)
             extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
             engine = engine_cls(network, samples,
-                                network_pipeline(spec, options, network, device),
+                                network_pipeline(spec, options, network, device,
+                                                 stored=stored_crops_for(options, context)),
                                 train_config(spec, options),
                                 seed=seed, validate=validate, quiet=context.quiet,
                                 **extra)
@@ -429,8 +505,9 @@ class DeepMatcher(Matcher):
         self.checkpoint: Path | None = None
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMatcher:
-        self.network, self.checkpoint = train_or_load(self.spec, self.options, train, val,
-                                                      self.context)
+        with self.options.precision():
+            self.network, self.checkpoint = train_or_load(self.spec, self.options, train,
+                                                          val, self.context)
         return self
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
@@ -442,9 +519,10 @@ class DeepMatcher(Matcher):
         device = self.context.device
         pipeline = network_pipeline(self.spec, self.options, self.network, device,
                                     evaluation=True)
-        embeddings = embed_images(self.network, pipeline, images, modality,
-                                  self.options.eval_batch_size,
-                                  amp=self.options.autocast(device))
+        with self.options.precision():
+            embeddings = embed_images(self.network, pipeline, images, modality,
+                                      self.options.eval_batch_size,
+                                      amp=self.options.autocast(device))
         save_fixed_outputs(self.network)
         return embeddings
 

@@ -28,7 +28,7 @@ Both modalities use the ImageNet mean/std.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -255,6 +255,12 @@ class Pipeline:
         return self.finish(self.unnormalised(torch.from_numpy(np.ascontiguousarray(images)),
                                              modality))
 
+    def read(self, samples: SampleSet, index: np.ndarray, pin: bool,
+             augmentation: Augmentation, rng: np.random.Generator) -> HostBatch:
+        """The raw crops of one training batch on the host (``augmentation`` and ``rng``
+        are for pipelines that cut crops there, :mod:`methods.host_crops`)."""
+        return fetch(samples, index, pin)
+
     def train_batch(self, host: HostBatch, augmentation: Augmentation,
                     rng: np.random.Generator) -> Batch:
         """Network input for a training batch, augmented."""
@@ -292,13 +298,15 @@ def fetch(samples: SampleSet, index: np.ndarray, pin: bool = False) -> HostBatch
     return HostBatch(index, torch.from_numpy(samples.labels[index]), parts)
 
 
-def prefetched(samples: SampleSet, batches: Iterator[np.ndarray], pin: bool = False
+def prefetched(samples: SampleSet, batches: Iterator[np.ndarray], pin: bool = False,
+               read: Callable[[SampleSet, np.ndarray, bool], HostBatch] = fetch
                ) -> Iterator[HostBatch]:
-    """``fetch`` of each batch, reading the next one in a thread while this one trains."""
+    """``read`` (default :func:`fetch`) of each batch, reading the next one in a thread
+    while this one trains."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for index in batches:
-            future = pool.submit(fetch, samples, index, pin)
+            future = pool.submit(read, samples, index, pin)
             if pending is not None:
                 yield pending.result()
             pending = future

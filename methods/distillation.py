@@ -39,9 +39,12 @@ from methods.deep import (
     NetworkSpec,
     artifact_key,
     check_cacheable,
+    check_crop_source,
+    engine_config,
     frames_fingerprint,
     network_pipeline,
     save_fixed_outputs,
+    stored_crops_for,
     train_or_load_step1,
 )
 from methods.deep_data import SampleSet, embed_images
@@ -92,7 +95,12 @@ class DistillationOptions(DeepOptions):
         distill_lr, distill_momentum, distill_weight_decay: SGD with Nesterov momentum,
             constant rate.
         distill_epochs: epochs of one pass over the training frames.
-        distill_batch_size: paired frames per batch.
+        distill_batch_size: paired frames per batch (the authors' code defaults to 64,
+            ``transfer-reid/transfer-reid.py:79``; their published command passes 16,
+            ``README.md:52``).
+        distill_drop_last: drop the last partial batch of an epoch (``True``, the
+            remainder carries over to the next epoch) or keep it (``False``, the authors'
+            ``drop_last=False``, ``transfer-reid/retrainer.py:280``).
         distill_eval_every: validate (sum of both cross-modal mAPs on the validation
             identities) every this many epochs and after the last; the best is kept.
         distill_augment, distill_flip: augmentation of G's inputs (the authors' rect
@@ -102,9 +110,11 @@ class DistillationOptions(DeepOptions):
             :class:`~methods.distillation_parts.StudentNetwork`).
         distill_train_split: whose identities G learns on: ``"fold"`` (the fold's own
             training identities) or ``"split-0"`` (the authors' code: split 0's training
-            list on every fold, ``transfer-reid/gt_extractor.py:75``, so on folds 1-2 G
-            also learns on identities of the fold's validation and test sets). F is the
-            fold's own step-I network either way.
+            list on every fold, ``transfer-reid/gt_extractor.py:75``). Split 0's
+            training list shares no identity with any split's test list; on folds 1-2 it
+            holds 24 of the fold's 32 training identities (RobotPKU: 30 of 40) and all of
+            the fold's validation identities, so G learns on identities F was selected on.
+            F is the fold's own step-I network either way.
     """
 
     freeze_from: str = "layer3"
@@ -115,6 +125,7 @@ class DistillationOptions(DeepOptions):
     distill_weight_decay: float = 5e-4
     distill_epochs: int = 30
     distill_batch_size: int = 64
+    distill_drop_last: bool = True
     distill_eval_every: int = 1
     distill_augment: str = "rect-crop"
     distill_flip: bool = True
@@ -144,6 +155,8 @@ class DistillationOptions(DeepOptions):
             raise ConfigError("distillation options: need distill_lr > 0, "
                               "distill_weight_decay >= 0, 0 <= distill_momentum < 1")
         check_freeze_point(self.arch, self.freeze_from)
+        check_crop_source(self.crop_from, self.resize, self.distill_augment,
+                          self.cache_fixed_stages, "distillation option")
         if self.cache_fixed_stages:
             check_cacheable(self.train_from, self.distill_augment, 0.0, "distillation option")
 
@@ -153,13 +166,15 @@ class DistillationOptions(DeepOptions):
         return DeepOptions(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
 
     def train_config(self) -> TrainConfig:
-        """The engine settings of step II."""
-        return TrainConfig(epochs=self.distill_epochs, optimizer="sgd", lr=self.distill_lr,
-                           weight_decay=self.distill_weight_decay,
-                           momentum=self.distill_momentum, lr_step=0, sampler="random",
-                           batch_size=self.distill_batch_size,
-                           eval_every=self.distill_eval_every, patience=0,
-                           augmentation=Augmentation(self.distill_augment, self.distill_flip))
+        """The engine settings of step II (numerics from ``[options.deep]``)."""
+        return engine_config(self, epochs=self.distill_epochs, optimizer="sgd",
+                             lr=self.distill_lr, weight_decay=self.distill_weight_decay,
+                             momentum=self.distill_momentum, lr_step=0, sampler="random",
+                             batch_size=self.distill_batch_size,
+                             drop_last=self.distill_drop_last,
+                             eval_every=self.distill_eval_every, patience=0,
+                             augmentation=Augmentation(self.distill_augment,
+                                                       self.distill_flip))
 
 
 class Distillation(Matcher):
@@ -194,6 +209,10 @@ class Distillation(Matcher):
         return self.context.seed_of(self.seed_method)
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
+        with self.options.precision():
+            return self._fit(train, val)
+
+    def _fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
         options = self.options
         deep = options.deep()
         step1_seed = self.context.seed_of(self.step1_method())
@@ -240,7 +259,8 @@ class Distillation(Matcher):
                seed: int) -> dict[str, Any]:
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
-        pipeline = network_pipeline(spec, options.deep(), student, device)
+        pipeline = network_pipeline(spec, options.deep(), student, device,
+                                    stored=stored_crops_for(options, self.context))
         amp = options.autocast(device)
         targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                 train.images(self.source), self.source,
@@ -272,9 +292,10 @@ class Distillation(Matcher):
         device = self.context.device
         pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
                                     network, device)
-        embeddings = embed_images(network, pipeline, images, modality,
-                                  self.options.eval_batch_size,
-                                  amp=self.options.autocast(device))
+        with self.options.precision():
+            embeddings = embed_images(network, pipeline, images, modality,
+                                      self.options.eval_batch_size,
+                                      amp=self.options.autocast(device))
         save_fixed_outputs(network)
         return embeddings
 

@@ -15,6 +15,7 @@ batches), as open-reid's ``RandomIdentitySampler``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -63,8 +64,14 @@ class TrainConfig:
             ... and the last; ``"authors"``: after epochs 1, 1 + ``eval_every``, ...
             (open-reid's ``epoch % eval_every == 0`` with 0-based epochs).
         patience: stop after this many validations without improvement (0 = never).
+        drop_last: with the random sampler, an epoch is ``len(samples) // batch_size``
+            full batches (the remainder carries over to the next epoch's queue); ``False``
+            keeps the last partial batch, so an epoch is one shuffled pass in
+            ``ceil(len(samples) / batch_size)`` batches (PyTorch's ``drop_last=False``).
         augmentation: the training-batch augmentation.
-        amp: bfloat16 autocast on CUDA (ignored on the CPU).
+        amp: bfloat16 autocast on CUDA (ignored on the CPU; see :func:`autocast_enabled`).
+        tf32: with ``amp`` off, whether CUDA convolutions and matmuls may use TF32
+            (see :func:`float32_precision`).
     """
 
     epochs: int = 100
@@ -77,6 +84,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     sampler: str = "random"
     batch_size: int = 64
+    drop_last: bool = True
     p: int = 16
     k: int = 4
     iterations_per_epoch: int = 0
@@ -85,7 +93,8 @@ class TrainConfig:
     eval_schedule: str = "end-of-period"
     patience: int = 0
     augmentation: Augmentation = field(default_factory=Augmentation)
-    amp: bool = True
+    amp: bool = False
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
@@ -117,6 +126,34 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def autocast_enabled(amp: bool, device: torch.device | str) -> bool:
+    """Whether a step runs under bfloat16 autocast: ``amp`` asked for it and the device is
+    a GPU. Every training step and every embedding pass decides here."""
+    return bool(amp) and torch.device(device).type == "cuda"
+
+
+@contextlib.contextmanager
+def float32_precision(amp: bool, tf32: bool) -> Iterator[None]:
+    """Run a block with CUDA's TF32 switches set for ``amp`` / ``tf32``, restoring them after.
+
+    Without ``amp``, convolutions (``torch.backends.cudnn.allow_tf32``) and matmuls
+    (``torch.backends.cuda.matmul.allow_tf32``) use TF32 only when ``tf32`` asks for it:
+    torch lets cuDNN use TF32 on Ampere and newer GPUs by default, where the authors'
+    GPUs (CUDA 9) computed true fp32. With ``amp`` the switches are left as they are.
+    The flags are plain process state, so setting them is harmless on a CPU-only machine.
+    """
+    if amp:
+        yield
+        return
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = (matmul.allow_tf32, cudnn.allow_tf32)
+    matmul.allow_tf32 = cudnn.allow_tf32 = bool(tf32)
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = before
 
 
 @contextlib.contextmanager
@@ -160,8 +197,9 @@ class Engine:
         self.quiet = quiet
         self.sampler = self._sampler(np.random.default_rng([seed, 0]))
         self.augment_rng = np.random.default_rng([seed, 1])
+        self.crop_rng = np.random.default_rng([seed, 2])
         self.optimizer = self._optimizer()
-        self.amp = config.amp and pipeline.device.type == "cuda"
+        self.amp = autocast_enabled(config.amp, pipeline.device)
         self.steps = 0
 
     def compute_loss(self, batch: Batch) -> torch.Tensor:
@@ -174,6 +212,8 @@ class Engine:
             return self.config.iterations_per_epoch
         if self.config.identity_epochs and isinstance(self.sampler, IdentityBatches):
             return max(1, len(self.sampler.identities) // self.sampler.p)
+        if not self.config.drop_last:
+            return max(1, -(-len(self.samples) // self.sampler.batch_size))
         return max(1, len(self.samples) // self.sampler.batch_size)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
@@ -194,14 +234,23 @@ class Engine:
         count = self.iterations_per_epoch
         pin = self.pipeline.device.type == "cuda"
         with self.pipeline.feeding(self.model):
-            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin):
+            read = functools.partial(self.pipeline.read, augmentation=self.config.augmentation,
+                                     rng=self.crop_rng)
+            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin,
+                                   read=read):
                 batch = self.pipeline.train_batch(host, self.config.augmentation,
                                                   self.augment_rng)
                 total += self.train_step(batch).float()
         return float(total) / count
 
     def fit(self) -> TrainResult:
-        """Train; with a validator, restore the weights of the best-scoring epoch."""
+        """Train; with a validator, restore the weights of the best-scoring epoch.
+
+        Runs with the TF32 switches of ``config`` (:func:`float32_precision`)."""
+        with float32_precision(self.config.amp, self.config.tf32):
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         cfg = self.config
         result = TrainResult()
         best_state: dict[str, torch.Tensor] | None = None
@@ -239,7 +288,8 @@ class Engine:
         if self.config.sampler == "identity":
             return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng,
                                    cover=self.config.identity_epochs)
-        return RandomBatches(len(self.samples), self.config.batch_size, rng)
+        return RandomBatches(len(self.samples), self.config.batch_size, rng,
+                             drop_last=self.config.drop_last)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config

@@ -12,20 +12,28 @@ import numpy as np
 
 
 class RandomBatches:
-    """Shuffled batches of ``batch_size`` samples, reshuffled after each pass (drop last)."""
+    """Shuffled batches of ``batch_size`` samples, reshuffled after each pass.
 
-    def __init__(self, num_samples: int, batch_size: int, rng: np.random.Generator) -> None:
+    With ``drop_last`` every batch is full: a remainder shorter than a batch is dropped
+    and a new permutation starts. Without it, the pass ends with the partial batch of
+    the remaining samples, so ``ceil(num_samples / batch_size)`` batches are one pass.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, rng: np.random.Generator,
+                 drop_last: bool = True) -> None:
         if num_samples < 1 or batch_size < 1:
             raise ValueError("need at least one sample and a batch size >= 1")
         self.num_samples = num_samples
         self.batch_size = min(batch_size, num_samples)
         self.rng = rng
+        self.drop_last = drop_last
         self._queue = np.zeros(0, dtype=np.int64)
 
     def batches(self, count: int) -> Iterator[np.ndarray]:
         """The next ``count`` batches."""
+        smallest = self.batch_size if self.drop_last else 1
         for _ in range(count):
-            if len(self._queue) < self.batch_size:
+            if len(self._queue) < smallest:
                 self._queue = self.rng.permutation(self.num_samples)
             batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
             yield batch

@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.datasets.array_folder import load_arrays, save_arrays
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.options import NoOptions, build_options
 from benchmark.splits import Fold, proportional_sizes, random_folds
@@ -90,6 +89,11 @@ class Dataset(ABC):
         """What ``rgbd-bench datasets`` prints about this data set."""
         return {"name": self.name, "options": dataclasses.asdict(self.options)}
 
+    def stored_images(self) -> tuple[str, Callable[[], StoredCrops]] | None:
+        """(cache key, builder) of the crops in their stored sizes, or ``None`` when the
+        data set makes its crops at the requested size (see :mod:`benchmark.datasets.stored`)."""
+        return None
+
 
 _CACHE_FIELDS = ("pids", "sequences", "frames", "rgb", "depth")
 
@@ -105,16 +109,7 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
         frames = dataset.build(size)
         if len(frames) == 0:
             raise DatasetError(f"data set {dataset.name!r} produced no frames")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-        try:
-            for field in _CACHE_FIELDS:
-                np.save(tmp / f"{field}.npy", getattr(frames, field))
-            os.replace(tmp, folder)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not folder.is_dir():
-                raise
+        save_arrays(folder, {field: getattr(frames, field) for field in _CACHE_FIELDS})
     return cached_frames(dataset, size, cache_dir)
 
 
@@ -125,10 +120,4 @@ def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path
     folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
     if not folder.is_dir():
         return None
-    try:
-        arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in _CACHE_FIELDS}
-        return PairedFrames(**{k: (v if k in ("rgb", "depth") else np.asarray(v))
-                               for k, v in arrays.items()})
-    except (OSError, ValueError, EOFError) as error:
-        raise DatasetError(f"the crop cache {folder} is unreadable ({error}); delete that "
-                           f"folder and run again to rebuild it") from error
+    return PairedFrames(**load_arrays(folder, _CACHE_FIELDS, "crop cache"))

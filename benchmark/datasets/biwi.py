@@ -36,6 +36,7 @@ from benchmark.datasets.biwi_raw import (
 )
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import README_HINT, RealDataset, check_choice, parallel_map
+from benchmark.datasets.resize import RESIZES
 from benchmark.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class BiwiOptions:
     mask_depth: raw only: zero the depth crop outside the person mask.
     strict: raise instead of skipping frames that cannot be paired or hold no person.
     workers: decoding processes (0 = all cores); does not change the crops.
+    resize: prepared layout: how the stored crops are decoded and resized to the run's
+        image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
+        :mod:`benchmark.datasets.resize`).
     """
 
     root: str = ""
@@ -64,8 +68,10 @@ class BiwiOptions:
     mask_depth: bool = False
     strict: bool = False
     workers: int = 0
+    resize: str = "opencv"
 
     def __post_init__(self) -> None:
+        check_choice("resize", self.resize, RESIZES)
         check_choice("layout", self.layout, ("auto", "raw", "prepared"))
         if self.min_person_pixels < 1:
             raise ConfigError(f"min_person_pixels must be >= 1, got {self.min_person_pixels}")
@@ -137,6 +143,9 @@ class BiwiDataset(RealDataset):
         root = self.root()
         if self.layout(root) == "prepared":
             return self.build_prepared(root, size)
+        if self.options.resize != "opencv":
+            raise ConfigError(f"biwi option resize={self.options.resize!r} applies to the "
+                              f"prepared layout; {root} holds the raw archives")
         if not is_raw_biwi(root):
             raise DatasetError(f"{root} has no Training/ or Testing/ folder; layout=raw needs "
                                f"the extracted BIWI RGBD-ID archives ({README_HINT})")

@@ -13,6 +13,12 @@ names): the folder's own if present, else the copy of the authors' list shipped 
 package. Depth: the 8-bit grey level is stored unchanged in the uint16 depth field (0..255,
 not millimetres; how the authors turned 16-bit depth into 8 bits is unpublished; 0 = no
 reading, up to JPEG noise).
+
+Decoding and resizing follow the data set's ``resize`` option
+(:mod:`benchmark.datasets.resize`): ``"opencv"`` decodes with OpenCV, ``"pil-bilinear"``
+decodes with PIL, as the authors' ``Image.open(...).convert('RGB')``
+(``open-reid/reid/utils/data/preprocessor.py:40``), so the pixels equal theirs; a depth
+JPEG stored in colour is reduced to its luma either way.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from benchmark.datasets.authors_splits import ImageList, images_from_meta, parse_image_name
+from benchmark.datasets.resize import resize_depth, resize_rgb
 from benchmark.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -113,18 +121,31 @@ def scan_prepared(root: Path, rgb: str, depth: str, shipped: ImageList) -> Prepa
                         rgb_dir, depth_dir, skipped, examples, source)
 
 
-def read_prepared_pair(rgb_path: str, depth_path: str, size: tuple[int, int]
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """One prepared pair resized to ``size``: RGB uint8 and the 8-bit depth as uint16."""
-    rgb = cv2.imread(rgb_path, cv2.IMREAD_COLOR)
-    depth = cv2.imread(depth_path, cv2.IMREAD_GRAYSCALE)
-    for image, path in ((rgb, rgb_path), (depth, depth_path)):
-        if image is None:
-            found = f"{os.path.getsize(path)} bytes" if os.path.exists(path) else "no file"
-            raise DatasetError(f"cannot decode the image {path} ({found})")
-    h, w = size
-    rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
-    rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] >= h
-                     else cv2.INTER_LINEAR)
-    depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
-    return rgb, depth.astype(np.uint16)
+def _decode(path: str, colour: bool, kernel: str) -> np.ndarray:
+    if kernel == "pil-bilinear":
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB" if colour else "L"))
+        except OSError:
+            image = None
+    else:
+        image = cv2.imread(path, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+        if image is not None:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour else image
+    found = f"{os.path.getsize(path)} bytes" if os.path.exists(path) else "no file"
+    raise DatasetError(f"cannot decode the image {path} ({found})")
+
+
+def decode_prepared_pair(rgb_path: str, depth_path: str, kernel: str = "opencv"
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """One prepared pair in its stored size: RGB uint8 and the 8-bit depth as uint16,
+    decoded by the library of ``kernel``."""
+    return (_decode(rgb_path, True, kernel),
+            _decode(depth_path, False, kernel).astype(np.uint16))
+
+
+def read_prepared_pair(rgb_path: str, depth_path: str, size: tuple[int, int],
+                       kernel: str = "opencv") -> tuple[np.ndarray, np.ndarray]:
+    """One prepared pair resized to ``size`` with ``kernel``: RGB uint8, 8-bit depth as uint16."""
+    rgb, depth = decode_prepared_pair(rgb_path, depth_path, kernel)
+    return resize_rgb(rgb, size, kernel), resize_depth(depth, size, kernel)

@@ -22,7 +22,14 @@ from tqdm import tqdm
 from benchmark.datasets.authors_splits import N_SPLITS, authors_folds, shipped_images
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.frames import PairedFrames
-from benchmark.datasets.prepared import PreparedScan, is_prepared, read_prepared_pair, scan_prepared
+from benchmark.datasets.prepared import (
+    PreparedScan,
+    decode_prepared_pair,
+    is_prepared,
+    read_prepared_pair,
+    scan_prepared,
+)
+from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.splits import Fold
 
@@ -59,8 +66,13 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, desc: str
         yield from bar(pool.map(fn, items, chunksize=CHUNK))
 
 
-def _read_pair(paths: tuple[str, str], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    return read_prepared_pair(paths[0], paths[1], size)
+def _read_pair(paths: tuple[str, str], size: tuple[int, int], kernel: str
+               ) -> tuple[np.ndarray, np.ndarray]:
+    return read_prepared_pair(paths[0], paths[1], size, kernel)
+
+
+def _decode_pair(paths: tuple[str, str], kernel: str) -> tuple[np.ndarray, np.ndarray]:
+    return decode_prepared_pair(paths[0], paths[1], kernel)
 
 
 def _pairs(scan: PreparedScan) -> list[tuple[str, str]]:
@@ -179,12 +191,27 @@ class RealDataset(Dataset):
         n, (h, w) = len(scan.names), size
         rgb, depth = np.empty((n, h, w, 3), np.uint8), np.empty((n, h, w), np.uint16)
         pairs = _pairs(scan)
-        reader = partial(_read_pair, size=(h, w))
+        reader = partial(_read_pair, size=(h, w), kernel=self.options.resize)
         for i, (r, d) in enumerate(parallel_map(reader, pairs, self.options.workers,
                                                 f"{self.name} (prepared)")):
             rgb[i], depth[i] = r, d
         self.finish_report(n + sum(scan.skipped.values()), n, scan.skipped, Counter())
         return PairedFrames(scan.pids, scan.cameras, scan.frames, rgb, depth)
+
+    def stored_images(self) -> tuple[str, Callable[[], StoredCrops]] | None:
+        """The prepared layout's crops in their own sizes, decoded as ``resize`` decodes."""
+        root = self.root()
+        if self.layout(root) != "prepared":
+            return None
+
+        def build() -> StoredCrops:
+            scan = scan_prepared(root, *self.folders, shipped_images(self.authors_name))
+            self.check_unpaired(scan.skipped, scan.examples)
+            reader = partial(_decode_pair, kernel=self.options.resize)
+            return StoredCrops.of_images(scan.frames, parallel_map(
+                reader, _pairs(scan), self.options.workers, f"{self.name} (stored size)"))
+
+        return f"{self.cache_key((0, 0))}-stored", build
 
     def check_unpaired(self, skipped: Counter, examples: list[str]) -> None:
         """With ``strict``, any frame left out while scanning is an error naming a file."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from benchmark.datasets.base import register_dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import README_HINT, RealDataset, check_choice
+from benchmark.datasets.resize import RESIZES
 from benchmark.errors import DatasetError
 
 PREPARED_ONLY = ("RobotPKU is read only through the prepared layout: <root>/pku/images and "
@@ -28,14 +29,19 @@ class RobotPkuOptions:
     layout: ``auto`` or ``prepared`` (the same here).
     strict: raise instead of skipping images without a twin or an identity.
     workers: decoding processes (0 = all cores); does not change the crops.
+    resize: prepared layout: how the stored crops are decoded and resized to the run's
+        image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
+        :mod:`benchmark.datasets.resize`).
     """
 
     root: str = ""
     layout: str = "auto"
     strict: bool = False
     workers: int = 0
+    resize: str = "opencv"
 
     def __post_init__(self) -> None:
+        check_choice("resize", self.resize, RESIZES)
         check_choice("layout", self.layout, ("auto", "prepared"), f"; {PREPARED_ONLY}")
 
 
