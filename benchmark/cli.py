@@ -76,8 +76,10 @@ def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) 
     base = load_profile(name, selection)
     profile = load_profile(name, selection + settings)
     if other_dataset:  # the profile's [dataset] options belong to its own data set
+        given = {"root"} | {s.split("=", 1)[0].strip().removeprefix("dataset.")
+                            for s in settings if s.strip().startswith("dataset.")}
         for loaded in (base, profile):
-            loaded.dataset = {k: v for k, v in loaded.dataset.items() if k == "root"}
+            loaded.dataset = {k: v for k, v in loaded.dataset.items() if k in given}
     return profile.as_variant_of(base, settings)
 
 

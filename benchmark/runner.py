@@ -178,7 +178,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                           seed=derive_seed(profile.run.seed, task.method, task.fold),
                           device=resolve_device(profile.run.device), quiet=quiet,
                           run_seed=profile.run.seed,
-                          first_fold_train=lambda: frames.of_identities(folds[0].train),
+                          first_fold_train=lambda: frames.of_identities(
+                              dataset.split_zero_train(frames, folds)),
                           stored_crops=lambda: stored_crops(dataset, frames, paths.cache))
     matcher = cls(context=context, **options)
     train = frames.of_identities(fold.train)

@@ -47,10 +47,10 @@ def method_options(profile: Profile, methods: list[str]) -> None:
 def fold_count(profile: Profile) -> None:
     """The fold count against the data set's published splits, before any crop is built."""
     dataset = get_dataset(profile.run.dataset, **profile.dataset)
-    limit = dataset.max_folds
+    limit = dataset.fold_limit()
     if limit is not None and profile.run.folds > limit:
         raise ConfigError(f"{profile.source}: [run] folds = {profile.run.folds}, but data set "
-                          f"{dataset.name!r} has {limit} published splits; use --folds 1..{limit}")
+                          f"{dataset.name!r} has {limit} splits to run; use --folds 1..{limit}")
 
 
 def writable_folder(path: Path, flag: str) -> None:

@@ -44,8 +44,9 @@ class TaskContext:
         device: ``"cpu"`` or ``"cuda"`` (``"auto"`` is resolved before the task starts).
         quiet: silence progress bars.
         run_seed: the profile's seed, from which every task's ``seed`` is derived.
-        first_fold_train: the training frames of fold 0, for settings that reproduce the
-            authors' use of split 0 on every fold (``None`` outside a run).
+        first_fold_train: the training frames of split 0 (the published split 0 on real
+            data, whichever splits the folds are; fold 0 elsewhere), for settings that
+            reproduce the authors' use of split 0 on every fold (``None`` outside a run).
         stored_crops: the data set's crops in their stored sizes, for training crops cut
             from them (``crop_from = "stored"``; ``None`` outside a run).
     """

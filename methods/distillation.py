@@ -247,7 +247,7 @@ class Distillation(Matcher):
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
-        """The frames G learns on: the fold's, or fold 0's (``distill_train_split``)."""
+        """The frames G learns on: the fold's, or split 0's (``distill_train_split``)."""
         if self.options.distill_train_split == "fold" or self.context.fold == 0:
             return train
         if self.context.first_fold_train is None:

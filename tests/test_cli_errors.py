@@ -21,7 +21,11 @@ SMOKE = ["run", "--profile", "smoke", "--output", "out"]
     (["--set", "run.folds=two"], ["[run]: folds must be an integer, got 'two'"], True),
     (["--methods", ""], ["--methods is empty"], False),
     (["--dataset", "biwi", "--root", ".", "--folds", "99"],
-     ["folds = 99", "'biwi' has 5 published splits", "--folds 1..5"], True),
+     ["folds = 99", "'biwi' has 5 splits to run", "--folds 1..5"], True),
+    (["--dataset", "biwi", "--root", ".", "--set", "dataset.splits=[0, 3]", "--folds", "3"],
+     ["folds = 3", "'biwi' has 2 splits to run", "--folds 1..2"], True),
+    (["--dataset", "biwi", "--root", ".", "--set", "dataset.splits=[0, 0]"],
+     ["splits=[0, 0] must list distinct split numbers 0..4"], True),
     (["--executor", "slurm"], ["srun is not on PATH"], True),
 ])
 def test_bad_settings_fail_in_one_line_before_any_task(tmp_path, capsys, argv, fragments,

@@ -116,3 +116,25 @@ def test_robotpku_refuses_anything_but_the_prepared_layout(tmp_path):
         get_dataset("robotpku", root=str(tmp_path)).build((24, 12))
     with pytest.raises(ConfigError, match="prepared layout"):
         get_dataset("robotpku", layout="raw")
+
+
+@pytest.mark.parametrize("name, authors", [("biwi", "biwi"), ("robotpku", "pku")])
+def test_splits_option_picks_the_published_splits_in_order(name, authors, tmp_path):
+    from benchmark.datasets.authors_splits import shipped_splits
+    from benchmark.datasets.frames import PairedFrames
+
+    published = shipped_splits(authors)
+    every = sorted({p for split in published for ids in split.values() for p in ids})
+    pids = np.array(every, dtype=np.int64)
+    frames = PairedFrames(pids=pids, sequences=np.zeros_like(pids), frames=pids.copy(),
+                          rgb=np.zeros((len(pids), 2, 1, 3), np.uint8),
+                          depth=np.zeros((len(pids), 2, 1), np.uint16))
+    dataset = get_dataset(name, root=str(tmp_path), splits=[3, 1])
+    folds = dataset.folds(frames, 2, seed=0)
+    for fold, number in zip(folds, (3, 1), strict=True):
+        assert fold.train.tolist() == sorted(published[number]["train"])
+        assert fold.val.tolist() == sorted(published[number]["val"])
+    assert dataset.fold_limit() == 2
+    assert published[3]["train"] != published[0]["train"]
+    assert dataset.split_zero_train(frames, folds).tolist() == sorted(published[0]["train"])
+    assert get_dataset(name, root=str(tmp_path)).fold_limit() == 5

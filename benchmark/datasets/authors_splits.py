@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -106,28 +107,29 @@ def images_from_meta(path: Path) -> ImageList:
                      np.array([p[1] for p in parsed], dtype=np.int64))
 
 
-def authors_folds(dataset: str, pids: np.ndarray, n_folds: int) -> list[Fold]:
-    """The first ``n_folds`` of the authors' 5 splits: their train, val and test = query.
+def authors_folds(dataset: str, pids: np.ndarray, splits: Sequence[int]) -> list[Fold]:
+    """The authors' splits numbered ``splits``, in that order: train, val and test = query.
 
     Identities absent from ``pids`` (the frames at hand) are left out with a warning; on
     the full RobotPKU this drops identity 89, which the authors' lists leave empty, so its
     test set has 39 identities with images, as in the authors' own runs.
     """
-    if not 1 <= n_folds <= N_SPLITS:
-        raise ConfigError(f"the authors published {N_SPLITS} splits of {dataset}; "
-                          f"n_folds must be 1..{N_SPLITS}, got {n_folds}")
+    if not splits or not all(0 <= s < N_SPLITS for s in splits):
+        raise ConfigError(f"the authors published {N_SPLITS} splits of {dataset}, numbered "
+                          f"0..{N_SPLITS - 1}; got {list(splits)}")
     present = np.unique(np.asarray(pids))
     folds = []
-    for k, split in enumerate(shipped_splits(dataset)[:n_folds]):
+    for k, number in enumerate(splits):
+        split = shipped_splits(dataset)[number]
         parts = {}
         for part, key in (("train", "train"), ("val", "val"), ("test", "query")):
             listed = np.unique(np.array(split[key], dtype=np.int64))
             kept = listed[np.isin(listed, present)]
             if len(kept) < len(listed):
                 log.warning("%s split %d: %s identities %s have no frames and are left out",
-                            dataset, k, part, listed[~np.isin(listed, present)].tolist())
+                            dataset, number, part, listed[~np.isin(listed, present)].tolist())
             if len(kept) == 0:
-                raise DatasetError(f"{dataset} split {k}: none of its {len(listed)} {part} "
+                raise DatasetError(f"{dataset} split {number}: none of its {len(listed)} {part} "
                                    f"identities has frames; is the data set complete?")
             parts[part] = kept
         folds.append(Fold(k, parts["train"], parts["val"], parts["test"]))

@@ -78,6 +78,15 @@ class Dataset(ABC):
         sizes = self.split_sizes or proportional_sizes(len(np.unique(frames.pids)))
         return random_folds(frames.pids, sizes, n_folds, seed)
 
+    def fold_limit(self) -> int | None:
+        """How many folds exist (``None`` = any number)."""
+        return self.max_folds
+
+    def split_zero_train(self, frames: PairedFrames, folds: list[Fold]) -> np.ndarray:
+        """The training identities of "split 0", which the authors' step II always learns
+        on (``distill_train_split = "split-0"``): here fold 0's."""
+        return folds[0].train
+
     def cache_key(self, size: tuple[int, int]) -> str:
         """A key naming exactly the crops :meth:`build` produces for ``size``."""
         options = json.dumps(dataclasses.asdict(self.options), sort_keys=True, default=str)

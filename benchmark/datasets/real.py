@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 CHUNK = 16
-RUNTIME_OPTIONS = ("strict", "workers")  # change how, not what, build() produces
+RUNTIME_OPTIONS = ("strict", "workers", "splits")  # change how or which, not what, build() produces
 README_HINT = "see the README section 'Real data'"
 
 
@@ -45,6 +45,14 @@ def check_choice(name: str, value: str, choices: tuple[str, ...], why: str = "")
     """ConfigError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"option {name}={value!r} is not one of {choices}{why}")
+
+
+def check_splits(splits: tuple[int, ...]) -> None:
+    """ConfigError unless ``splits`` names distinct published splits, 0..N_SPLITS-1."""
+    if not splits or len(set(splits)) < len(splits) or \
+            not all(0 <= s < N_SPLITS for s in splits):
+        raise ConfigError(f"option splits={list(splits)} must list distinct split numbers "
+                          f"0..{N_SPLITS - 1} (the authors published {N_SPLITS})")
 
 
 def _single_threaded() -> None:
@@ -133,12 +141,20 @@ class RealDataset(Dataset):
 
     # -- folds, cache key, description ---------------------------------------------------
     def folds(self, frames: PairedFrames, n_folds: int, seed: int) -> list[Fold]:
-        """The authors' published splits (what they ran), the first ``n_folds`` of 5.
+        """The authors' published splits (what they ran): fold k is split ``splits[k]``.
 
         Train and val are the split's ``train``/``val``; test is its ``query`` (equal to
         ``gallery``). ``seed`` is unused: the folds are fixed.
         """
-        return authors_folds(self.authors_name, frames.pids, n_folds)
+        return authors_folds(self.authors_name, frames.pids, self.options.splits[:n_folds])
+
+    def fold_limit(self) -> int:
+        """As many folds as the ``splits`` option names."""
+        return len(self.options.splits)
+
+    def split_zero_train(self, frames: PairedFrames, folds: list[Fold]) -> np.ndarray:
+        """Published split 0's training identities, whichever splits are the folds."""
+        return authors_folds(self.authors_name, frames.pids, (0,))[0].train
 
     def cache_key(self, size: tuple[int, int]) -> str:
         """Like the base key, without the options that do not change the pixels."""
