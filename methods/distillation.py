@@ -248,12 +248,14 @@ class Distillation(Matcher):
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
         """The frames G learns on: the fold's, or split 0's (``distill_train_split``)."""
-        if self.options.distill_train_split == "fold" or self.context.fold == 0:
+        if self.options.distill_train_split == "fold":
             return train
-        if self.context.first_fold_train is None:
-            raise ConfigError("distill_train_split = \"split-0\" needs the runner's fold 0 "
-                              "(TaskContext.first_fold_train)")
-        return self.context.first_fold_train()
+        if self.context.first_fold_train is not None:
+            return self.context.first_fold_train()
+        if self.context.fold == 0:
+            return train
+        raise ConfigError("distill_train_split = \"split-0\" needs the runner's split 0 "
+                          "(TaskContext.first_fold_train)")
 
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
                seed: int) -> dict[str, Any]:
