@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import write_text_atomic
+
 METRICS = ("rank1", "rank5", "rank10", "mAP")
 METRIC_TITLES = {"rank1": "rank-1 (%)", "rank5": "rank-5 (%)", "rank10": "rank-10 (%)",
                  "mAP": "mAP (%)"}
@@ -324,8 +326,8 @@ def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
     if same:
         return paths
     for suffix, text in texts.items():
-        stem.with_suffix(suffix).write_text(text)
-    sidecar.write_text(json.dumps({**info, "written": written or {}}, indent=1,
+        write_text_atomic(stem.with_suffix(suffix), text)
+    write_text_atomic(sidecar, json.dumps({**info, "written": written or {}}, indent=1,
                                   sort_keys=True, default=str) + "\n")
     return paths
 

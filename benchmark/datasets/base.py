@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.atomic import atomic_directory
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.options import NoOptions, build_options
@@ -98,21 +96,20 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
     """The data set's crops at ``size``, built once and then memory-mapped from the cache.
 
     The cache folder is written under a temporary name and renamed into place, so an
-    interrupted build never leaves a half-written cache behind.
+    interrupted build never leaves a half-written cache behind. The free space is checked
+    against the crops' exact size once they are built, before anything is written.
     """
     folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
     if not folder.is_dir():
         frames = dataset.build(size)
         if len(frames) == 0:
             raise DatasetError(f"data set {dataset.name!r} produced no frames")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        arrays = {field: np.asarray(getattr(frames, field)) for field in _CACHE_FIELDS}
         try:
-            for field in _CACHE_FIELDS:
-                np.save(tmp / f"{field}.npy", getattr(frames, field))
-            os.replace(tmp, folder)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_directory(folder, sum(a.nbytes for a in arrays.values())) as tmp:
+                for field, array in arrays.items():
+                    np.save(tmp / f"{field}.npy", array)
+        except OSError:  # another run built the same cache first
             if not folder.is_dir():
                 raise
     return cached_frames(dataset, size, cache_dir)
