@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_error_line, rgbd, rgbd_env
+from cli_helpers import assert_one_error_line, rgbd, rgbd_env, rgbd_inline
 
 METHODS = "pixels-euclidean,lomo-euclidean,resnet-rgb-triplet"
 RUN = ("run", "--profile", "smoke", "--methods", METHODS, "--folds", "1", "--trials", "1")
@@ -212,26 +212,22 @@ def _record(reference: Path) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("change, fragment", [
-    ({"rank1": "0.15", "mAP": "high"}, ".rank1 must be a number in [0, 1], got '0.15'"),
-    ({"mAP": 1.5}, ".mAP must be a number in [0, 1], got 1.5"),
-])
-def test_a_record_with_a_wrong_value_is_named_with_its_field(tmp_path, reference, change,
-                                                             fragment):
+def test_a_record_with_a_wrong_value_is_named_with_its_field(tmp_path, capsys, reference):
     source, record = _record(reference)
     setting = next(iter(record["results"]))
-    record["results"][setting].update(change)
+    record["results"][setting].update({"rank1": "0.15", "mAP": "high"})
     target = tmp_path / "out" / source.relative_to(reference / "out")
     target.parent.mkdir(parents=True)
     target.write_text(json.dumps(record))
     shown = str(target.relative_to(tmp_path))
-    tables = rgbd(tmp_path, "tables", *RUN[1:], "--output", "out", "--quiet")
-    assert_one_error_line(tables, shown, f"results.{setting}{fragment}", "delete it")
-    run = rgbd(tmp_path, *RUN[:4], "pixels-euclidean", *RUN[5:], "--output", "out",
-               "--cache", str(reference / "cache"))
+    problem = f"results.{setting}.rank1 must be a number in [0, 1], got '0.15'"
+    tables = rgbd_inline(tmp_path, capsys, "tables", *RUN[1:], "--output", "out", "--quiet")
+    assert_one_error_line(tables, shown, problem, "delete it")
+    run = rgbd_inline(tmp_path, capsys, *RUN[:4], "pixels-euclidean", *RUN[5:],
+                      "--output", "out", "--cache", str(reference / "cache"), "--quiet")
     assert run.code == 1 and "Traceback" not in run.err
     assert f"pixels-euclidean fold 0: BenchmarkError: record {shown} is malformed " \
-           f"(results.{setting}{fragment})" in run.err
+           f"({problem})" in run.err
 
 
 def test_record_schema_names_the_first_bad_field_and_accepts_extra_ones(reference):
@@ -244,6 +240,8 @@ def test_record_schema_names_the_first_bad_field_and_accepts_extra_ones(referenc
     cases = {"fold": (-1, "fold must be an integer >= 0, got -1"),
              "dataset": (3, "dataset must be a non-empty string, got 3"),
              "results": ({}, "results must be an object"),
+             "examples": ({setting: [{"query_frame": "3"}]},
+                          f"examples.{setting}[0].query_frame must be an integer, got '3'"),
              "config": ({**record["config"], "trials": "3"},
                         "config.trials must be an integer > 0, got '3'")}
     for field, (value, message) in cases.items():
@@ -253,4 +251,29 @@ def test_record_schema_names_the_first_bad_field_and_accepts_extra_ones(referenc
                                            "rank5": float("nan")}}}
     assert record_problem(bad) == f"results.{setting}.rank5 must be a number in [0, 1], " \
                                   f"got nan"
+    bad["results"][setting]["rank5"] = 1.5
+    assert record_problem(bad).endswith("rank5 must be a number in [0, 1], got 1.5")
     assert missing_fields({"fold": 0}) == ["dataset", "method", "results"]
+
+
+def test_a_run_sweeps_temporaries_that_no_running_writer_owns(tmp_path, capsys, reference):
+    import socket
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    host = socket.gethostname().split(".")[0]
+    folder = tmp_path / "out" / "records" / "smoke" / "synthetic" / "pixels-euclidean"
+    folder.mkdir(parents=True)
+    names = {"dead": f".fold0.json~{host}~{ended.pid}~abc~tmp.json",
+             "alive": f".fold1.json~{host}~{os.getpid()}~abc~tmp.json",
+             "other-host": f".fold2.json~elsewhere~{ended.pid}~abc~tmp.json",
+             "old-chunk": ".tmp-chunk-0a1b.npz", "new-chunk": ".tmp-chunk-2c3d.npz"}
+    for name in names.values():
+        (folder / name).write_text("partial")
+    day_ago = time.time() - 25 * 3600
+    os.utime(folder / names["old-chunk"], (day_ago, day_ago))
+    run = rgbd_inline(tmp_path, capsys, *RUN[:4], "pixels-euclidean", *RUN[5:],
+                      "--output", "out", "--cache", str(reference / "cache"), "--quiet")
+    assert run.code == 0, run.err
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        names[k] for k in ("alive", "other-host", "new-chunk"))
