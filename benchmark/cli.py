@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from benchmark.atomic import sweep_stale_temporaries
@@ -325,6 +326,8 @@ def _stopped_line(stop: KeyboardInterrupt) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rgbd-bench``; bad input ends with one error line and exit code 2,
     Ctrl-C with 130, SIGTERM with 143 (see the README's *Errors*)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)  # only the main thread may handle signals
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(argv)

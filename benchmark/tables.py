@@ -328,7 +328,7 @@ def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
     for suffix, text in texts.items():
         write_text_atomic(stem.with_suffix(suffix), text)
     write_text_atomic(sidecar, json.dumps({**info, "written": written or {}}, indent=1,
-                                  sort_keys=True, default=str) + "\n")
+                                          sort_keys=True, default=str) + "\n")
     return paths
 
 
