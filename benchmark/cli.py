@@ -6,9 +6,12 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
+from benchmark.atomic import sweep_stale_temporaries
 from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile, load_profile
 from benchmark.errors import BenchmarkError, ConfigError
 
@@ -67,7 +70,11 @@ def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) 
         if not names:
             raise ConfigError("--methods is empty; name at least one method "
                               "(`rgbd-bench methods` lists them)")
-        selection.append(f"run.methods={json.dumps(names)}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            log.warning("--methods names %s more than once; each method runs once",
+                        ", ".join(repeated))
+        selection.append(f"run.methods={json.dumps(list(dict.fromkeys(names)))}")
     settings = list(args.overrides)
     if args.folds is not None:
         settings.append(f"run.folds={args.folds}")
@@ -102,20 +109,37 @@ def command_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_plan(profile, paths, args.executor, args.json)
         return 0
+    _sweep(paths.output, paths.cache)
     failed: TasksFailed | None = None
     try:
         execute(profile, paths, args.executor, quiet=not _bars(args), force=args.force)
     except TasksFailed as error:
         failed = error
+    tables_error: Exception | None = None
     if not args.no_tables and (failed is None or failed.records):
-        _write_tables(profile, paths, with_paper=False, fmt="files")
+        try:
+            _write_tables(profile, paths, with_paper=False, fmt="files")
+        except (BenchmarkError, OSError) as error:
+            if failed is None:
+                raise
+            tables_error = error  # reported after the failed tasks, which matter more
     if failed is None:
         return 0
     print(f"rgbd-bench: {len(failed.failures)} task(s) failed, their records were not "
           f"written (rerun to retry them; --debug shows tracebacks):", file=sys.stderr)
     for failure in failed.failures:
         print(f"  {failure.line()}", file=sys.stderr)
+    if tables_error is not None:
+        print(f"rgbd-bench: error: tables not written: {tables_error}", file=sys.stderr)
     return 1
+
+
+def _sweep(*roots: Path) -> None:
+    """Remove what killed runs left half-written (see :mod:`benchmark.atomic`)."""
+    removed = sweep_stale_temporaries(*roots)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run (e.g. %s)",
+                 len(removed), removed[0])
 
 
 def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
@@ -173,6 +197,7 @@ def command_tables(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     profile = profile_from_args(args, records_profile(args.profile, paths))
+    _sweep(paths.output / "tables")
     selection = {"methods": profile.run.methods if args.methods is not None else None,
                  "folds": args.folds}
     _write_tables(profile, paths, with_paper=args.with_paper, fmt=args.format,
@@ -303,8 +328,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a scheduler's time limit or preemption), raised where the
+    program is, exactly as Ctrl-C raises :class:`KeyboardInterrupt`: atomic writes in
+    progress are abandoned cleanly and every finished record is kept."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _stopped_line(stop: KeyboardInterrupt) -> str:
+    """What an interrupted run says: how it was stopped, what finished, how to resume."""
+    how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+    progress = getattr(stop, "progress", None)
+    done = (f"{progress[0]} of {progress[1]} tasks finished and saved" if progress
+            else "finished tasks are saved")
+    return f"rgbd-bench: {how}; {done}; rerun the same command to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rgbd-bench``; bad input ends with one error line and exit code 2."""
+    """Entry point of ``rgbd-bench``; bad input ends with one error line and exit code 2,
+    Ctrl-C with 130, SIGTERM with 143 (see the README's *Errors*)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)  # only the main thread may handle signals
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -324,10 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rgbd-bench: error: {error}; check that path (--debug shows where it "
               f"failed)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rgbd-bench: interrupted; finished tasks are saved, rerun to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        print(_stopped_line(stop), file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -173,9 +173,14 @@ def _profile_data(name_or_path: str, chain: tuple[str, ...] = ()
         return name, source, data
     if not isinstance(base, str):
         raise ConfigError(f"{source}: extends must be a profile name or a file path")
+    named = base
     if base not in PROFILE_NAMES and not Path(base).is_absolute() \
             and name_or_path not in PROFILE_NAMES:
         base = str(Path(name_or_path).parent / base)
+    if base not in PROFILE_NAMES and not Path(base).is_file():
+        raise ConfigError(f"{source}: extends = {named!r}, but {base} is neither a built-in "
+                          f"profile ({', '.join(PROFILE_NAMES)}) nor an existing TOML file "
+                          f"(a path is relative to the profile that names it)")
     identity = name_or_path if name_or_path in PROFILE_NAMES \
         else str(Path(name_or_path).resolve())
     if identity in chain:

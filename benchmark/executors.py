@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmark.config import Profile
 from benchmark.errors import ConfigError
-from benchmark.runner import Paths, Task, open_dataset, plan_tasks, run_profile, run_task
+from benchmark.runner import Paths, Task, open_dataset, plan_tasks, run_profile
 from methods.registry import get_method
 
 log = logging.getLogger("rgbd_bench")
@@ -67,11 +67,6 @@ def waves(profile: Profile) -> list[list[Task]]:
     return grouped
 
 
-def _job(profile: Profile, task: Task, paths: Paths) -> dict[str, Any]:
-    """What one cluster job runs: one task, reading the shared caches."""
-    return run_task(profile, task, paths, quiet=True)
-
-
 def check_executor(profile: Profile, executor: str) -> None:
     """What the executor needs, checked before any task runs: submitit, the ``[cluster]``
     section and, for Slurm, its ``srun`` command."""
@@ -93,6 +88,8 @@ def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
     check_executor(profile, "slurm")
     import submitit
 
+    from benchmark.cluster_job import TaskJob
+
     options = ClusterOptions.from_profile(profile)
     open_dataset(profile, paths)  # build the crop cache once, before any job starts
     executor = submitit.AutoExecutor(folder=str(paths.output / "jobs" / "%j"),
@@ -112,7 +109,8 @@ def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
     records = []
     for number, wave in enumerate(waves(profile)):
         log.info("wave %d: submitting %d task(s)", number, len(wave))
-        jobs = executor.map_array(_job, [profile] * len(wave), wave, [paths] * len(wave))
+        jobs = executor.map_array(TaskJob(), [profile] * len(wave), wave,
+                                  [paths] * len(wave))
         records += [job.result() for job in jobs]
     return records
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmark.atomic import atomic_path  # noqa: E402
 from benchmark.datasets.frames import PairedFrames  # noqa: E402
 from features.depth import depth_to_image  # noqa: E402
 
@@ -61,7 +62,8 @@ def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        figure.savefig(path, dpi=150, metadata=metadata)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=150, metadata=metadata)
     plt.close(figure)
     return paths
 
@@ -104,6 +106,7 @@ def plot_rankings(record: dict[str, Any], frames: PairedFrames, path: Path,
     figure.suptitle(f"{record['method']} on {record['dataset']}, fold {record['fold']} "
                     f"(green: correct match)", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=150)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=150)
     plt.close(figure)
     return path

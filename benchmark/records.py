@@ -5,56 +5,34 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmark.atomic import write_bytes_atomic, write_json_atomic
 from benchmark.errors import BenchmarkError
 from benchmark.protocol import QueryOutcomes
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and move it into place.
-
-    A crash leaves either the old file or the new one, never half a file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON atomically (see :func:`write_bytes_atomic`)."""
-    write_bytes_atomic(path, json.dumps(payload, indent=1, sort_keys=True).encode())
-
-
-RECORD_KEYS = ("dataset", "method", "fold", "results")
+from benchmark.record_schema import missing_fields, record_problem
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """A record file, checked: an unreadable or incomplete one is a :class:`BenchmarkError`
-    naming the file and what to do."""
+    """A record file, checked: an unreadable, incomplete or ill-typed one is a
+    :class:`BenchmarkError` naming the file, the field and what to do."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else str(error)
         raise BenchmarkError(f"record {path} is unreadable ({reason}); delete it and rerun "
                              f"`rgbd-bench run` to recompute that task") from error
-    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    missing = missing_fields(record)
     if missing:
         raise BenchmarkError(f"record {path} is incomplete (no {', '.join(missing)}); delete "
                              f"it and rerun `rgbd-bench run` to recompute that task")
+    problem = record_problem(record)
+    if problem:
+        raise BenchmarkError(f"record {path} is malformed ({problem}); delete it and rerun "
+                             f"`rgbd-bench run` to recompute that task")
     return record
 
 

@@ -307,15 +307,20 @@ def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
         return True
 
     deferred: list[Task] = []
-    for task in tasks:
-        waits_for = {t.method for t in deferred} & set(_requirements(task.method))
-        if waits_for or not attempt(task, wait=False):
-            log.info("%s fold %d: another run is on it or on what it needs; later",
-                     task.method, task.fold)
-            deferred.append(task)
-    for task in deferred:
-        attempt(task, wait=True)
-    bar.close()
+    try:
+        for task in tasks:
+            waits_for = {t.method for t in deferred} & set(_requirements(task.method))
+            if waits_for or not attempt(task, wait=False):
+                log.info("%s fold %d: another run is on it or on what it needs; later",
+                         task.method, task.fold)
+                deferred.append(task)
+        for task in deferred:
+            attempt(task, wait=True)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say how far the run got
+        stop.progress = (len(records), len(tasks))
+        raise
+    finally:
+        bar.close()
     done = [records[t] for t in tasks if t in records]
     if failures:
         raise TasksFailed([failures[t] for t in tasks if t in failures], done)

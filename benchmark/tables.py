@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import write_bytes_atomic, write_text_atomic
 from benchmark.config import StatisticsConfig
-from benchmark.records import write_bytes_atomic
 from benchmark.table_statistics import (
     DatasetResampling,
     OutcomeStore,
@@ -414,9 +414,9 @@ def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
     if same:
         return paths
     for suffix, text in texts.items():
-        stem.with_suffix(suffix).write_text(text)
-    sidecar.write_text(json.dumps({**info, "written": written or {}}, indent=1,
-                                  sort_keys=True, default=str) + "\n")
+        write_text_atomic(stem.with_suffix(suffix), text)
+    write_text_atomic(sidecar, json.dumps({**info, "written": written or {}}, indent=1,
+                                          sort_keys=True, default=str) + "\n")
     return paths
 
 

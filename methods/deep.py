@@ -44,6 +44,7 @@ from methods.engine import (
     autocast_enabled,
     float32_precision,
     load_checkpoint,
+    require_checkpoint_space,
     save_checkpoint,
     seeded,
 )
@@ -441,6 +442,7 @@ def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
     try:
         with seeded(seed, device):
             network = _new_network(spec, options, samples.num_classes, options.pretrained)
+            require_checkpoint_space(path, network)
             remember_fixed_outputs(network, options, context)
             amp = options.autocast(device)
             validation = Validation(val, options.validation, seed)

@@ -59,7 +59,13 @@ from methods.distillation_parts import (
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import TrainConfig, load_checkpoint, save_checkpoint, seeded
+from methods.engine import (
+    TrainConfig,
+    load_checkpoint,
+    require_checkpoint_space,
+    save_checkpoint,
+    seeded,
+)
 from methods.networks import ReidNetwork
 from methods.registry import register
 from methods.validation import Validation
@@ -237,6 +243,7 @@ class Distillation(Matcher):
             state, _ = load_checkpoint(path)
             student.load_state_dict(state)
         else:
+            require_checkpoint_space(path, student)
             result = self._train(student, learn_on, val, seed)
             save_checkpoint(path, student, {"key": key, "frozen": student.frozen,
                                             "trainable": student.trainable_names(),

@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from benchmark.atomic import atomic_path, require_space
 from methods.augment import Augmentation
 from methods.deep_data import Batch, Pipeline, SampleSet, prefetched
 from methods.losses import batch_hard_triplet_loss
@@ -336,20 +335,25 @@ class TripletEngine(Engine):
         return batch_hard_triplet_loss(embedding, batch.labels, self.margin)
 
 
+def checkpoint_bytes(model: nn.Module) -> int:
+    """The size of ``model``'s checkpoint, estimated as its state's tensor bytes plus
+    64 KiB of archive overhead: checked against the free space before training."""
+    return sum(v.nelement() * v.element_size() for v in model.state_dict().values()) \
+        + 64 * 1024
+
+
+def require_checkpoint_space(path: Path, model: nn.Module) -> None:
+    """Fail before training when ``model``'s checkpoint would not fit beside ``path``."""
+    require_space(Path(path).parent, checkpoint_bytes(model), f"the trained network {path}")
+
+
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
-    """Write ``model``'s weights and ``meta`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s weights and ``meta`` atomically (temporary file, then rename);
+    a full disk is one :class:`~benchmark.atomic.OutOfSpace` line naming the folder."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(Path(path), checkpoint_bytes(model)) as temporary:
         torch.save({"state_dict": state, "meta": json.loads(json.dumps(meta, default=str))},
-                   tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+                   temporary)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

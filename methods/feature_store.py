@@ -12,7 +12,6 @@ batches it finished.
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -20,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.atomic import atomic_path, require_space
+
 CHUNK_GLOB = "chunk-*.npz"
+
+
+def _chunk_bytes(first: np.ndarray, images: int) -> int:
+    """The size of the chunks of ``images`` images, from the first batch's features
+    (float32 values plus 40-character keys): checked before extracting the rest."""
+    first = np.asarray(first)
+    per_image = first[0].size * 4 + 40 * 4 if len(first) else 0
+    return per_image * images
 
 
 def image_keys(images: np.ndarray, tag: str = "") -> np.ndarray:
@@ -59,8 +68,13 @@ class FeatureStore:
         unique, first = np.unique(keys, return_index=True)
         missing = first[[key not in self._index for key in unique]]
         batches = [missing[i:i + batch_size] for i in range(0, len(missing), batch_size)]
-        for batch in progress(batches) if progress and batches else batches:
-            self._write(keys[batch], compute(np.asarray(images)[batch]))
+        for number, batch in enumerate(progress(batches) if progress and batches
+                                       else batches):
+            features = compute(np.asarray(images)[batch])
+            if number == 0:
+                require_space(self.directory, _chunk_bytes(features, len(missing)),
+                              f"the features of {len(missing)} images")
+            self._write(keys[batch], features)
         return self._read(keys)
 
     def __len__(self) -> int:
@@ -86,10 +100,8 @@ class FeatureStore:
             raise ValueError(f"feature extractor returned shape {features.shape} for "
                              f"{len(keys)} images; expected (n_images, d)")
         name = f"chunk-{uuid.uuid4().hex}.npz"
-        temporary = self.directory / f".tmp-{name}"
-        with open(temporary, "wb") as file:
-            np.savez(file, keys=keys, features=features.astype(np.float32))
-        os.replace(temporary, self.directory / name)
+        with atomic_path(self.directory / name) as temporary:
+            np.savez(temporary, keys=keys, features=features.astype(np.float32))
         self._scan()
 
     def _read(self, keys: np.ndarray) -> np.ndarray:

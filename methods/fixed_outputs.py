@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmark.atomic import atomic_path
 from methods.augment import Augmentation, draw_flips, mirrored
 from methods.backbone import Backbone
 from methods.deep_data import Batch, HostBatch, Pipeline, interleaved
@@ -94,15 +93,8 @@ class FixedOutputs:
         merged = {**self._read(), **self.outputs}
         keys = np.frombuffer(b"".join(merged), dtype=np.uint8).reshape(len(merged), KEY_BYTES)
         values = torch.stack(list(merged.values())).numpy()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=FILE_NAME + ".", suffix=".npz", dir=self.folder)
-        os.close(fd)
-        try:
-            np.savez(tmp, keys=keys, values=values)
-            os.replace(tmp, self.folder / FILE_NAME)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(self.folder / FILE_NAME, keys.nbytes + values.nbytes) as temporary:
+            np.savez(temporary, keys=keys, values=values)
         self.unsaved = 0
 
     def _read(self) -> dict[bytes, torch.Tensor]:

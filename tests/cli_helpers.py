@@ -23,13 +23,22 @@ class Result:
         return [line for line in self.err.splitlines() if line.startswith("rgbd-bench: error")]
 
 
-def rgbd(tmp: Path, *argv: str, extra_path: Path | None = None) -> Result:
-    """``python -m benchmark ARGV`` with a private cache and, optionally, plugins on the path."""
+def rgbd_env(tmp: Path, extra_path: Path | None = None) -> dict[str, str]:
+    """The environment of a user's ``rgbd-bench``: a private cache, optionally plugins."""
     env = dict(os.environ, RGBD_BENCH_CACHE=str(tmp / "cache"))
     env.pop("RGBD_BENCH_DEBUG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path or ""), str(REPO)]))
-    done = subprocess.run([sys.executable, "-m", "benchmark", *argv], cwd=tmp, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return env
+
+
+def rgbd(tmp: Path, *argv: str, extra_path: Path | None = None, umask: int | None = None
+         ) -> Result:
+    """``python -m benchmark ARGV`` with a private cache and, optionally, plugins on the
+    path or a file-creation mask."""
+    done = subprocess.run([sys.executable, "-m", "benchmark", *argv], cwd=tmp,
+                          env=rgbd_env(tmp, extra_path), capture_output=True, text=True,
+                          timeout=300, preexec_fn=None if umask is None
+                          else (lambda: os.umask(umask)))
     return Result(done.returncode, done.stdout, done.stderr)
 
 

@@ -48,6 +48,24 @@ def test_typo_in_a_profile_file_names_the_file(tmp_path, capsys):
                           str(profile), "did you mean [options.pixels-euclidean]")
 
 
+def test_missing_extends_target_names_the_profile_that_named_it(tmp_path, capsys):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('extends = "base.toml"\n')
+    assert_one_error_line(rgbd_inline(tmp_path, capsys, "run", "--profile", str(profile),
+                                      "--dry-run"),
+                          f"{profile}: extends = 'base.toml'", str(tmp_path / "base.toml"),
+                          "neither a built-in profile")
+
+
+def test_a_method_named_twice_is_said_and_run_once(tmp_path):
+    result = rgbd(tmp_path, *SMOKE, "--methods", "lomo-xqda,pixels-euclidean,lomo-xqda",
+                  "--dry-run")
+    assert result.code == 0, result.err
+    assert "--methods names lomo-xqda more than once; each method runs once" in result.err
+    assert [line.split()[3] for line in result.out.splitlines()] == \
+        ["lomo-xqda", "lomo-xqda", "pixels-euclidean", "pixels-euclidean"]
+
+
 def test_output_or_cache_that_is_a_file(tmp_path, capsys):
     (tmp_path / "taken").write_text("")
     assert_one_error_line(rgbd(tmp_path, *SMOKE[:3], "--output", "taken"),

@@ -57,3 +57,43 @@ def test_dry_run_lists_jobs(tmp_path, toy_profile_file, capsys):
 def test_unknown_cluster_key(toy_profile_file):
     with pytest.raises(ConfigError, match="unknown key.*gpus"):
         ClusterOptions.from_profile(load_profile(str(toy_profile_file), ["cluster.gpus=2"]))
+
+
+def test_cluster_jobs_are_requeued_with_the_same_task(tmp_path, monkeypatch):
+    """submitit requeues a preempted or timed-out job by calling its callable's
+    ``checkpoint`` with the job's arguments and submitting what it returns."""
+    from submitit.helpers import Checkpointable, DelayedSubmission
+
+    submitted = []
+
+    class FakeJob:
+        def __init__(self, function, *args):
+            self.function, self.args = function, args
+
+        def result(self):
+            return self.function(*self.args)
+
+    class FakeExecutor:
+        def __init__(self, **_):
+            pass
+
+        def update_parameters(self, **_):
+            pass
+
+        def map_array(self, function, *columns):
+            submitted.extend((function, args) for args in zip(*columns, strict=True))
+            return [FakeJob(function, *args) for args in zip(*columns, strict=True)]
+
+    monkeypatch.setattr(submitit, "AutoExecutor", FakeExecutor)
+    profile = load_profile("smoke", ['cluster.backend="local"', "run.folds=1",
+                                     'run.methods=["pixels-euclidean"]',
+                                     "dataset.identities=8", "dataset.frames_per_identity=4"])
+    paths = Paths(tmp_path / "out", tmp_path / "cache")
+    records = execute(profile, paths, "slurm")
+    assert [r["method"] for r in records] == ["pixels-euclidean"]
+    (function, args), = submitted
+    assert isinstance(function, Checkpointable)
+    requeued = function.checkpoint(*args)
+    assert isinstance(requeued, DelayedSubmission)
+    assert requeued.function is function and requeued.args == args
+    assert requeued.result()["results"] == records[0]["results"]

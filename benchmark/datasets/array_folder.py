@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from benchmark.atomic import atomic_directory
 from benchmark.errors import DatasetError
 
 PIXELS = ("rgb", "depth")
@@ -16,15 +14,14 @@ PIXELS = ("rgb", "depth")
 
 def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as ``<name>.npy`` under a temporary name, then rename it to
-    ``folder``, so an interrupted build never leaves a half-written folder behind."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    ``folder``, so an interrupted build never leaves a half-written folder behind (the
+    free space is checked first; a full disk is one line naming the folder)."""
+    arrays = {name: np.asarray(array) for name, array in arrays.items()}
     try:
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", array)
-        os.replace(tmp, folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_directory(folder, sum(a.nbytes for a in arrays.values())) as tmp:
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", array)
+    except OSError:  # another run built the same folder first
         if not folder.is_dir():
             raise
 

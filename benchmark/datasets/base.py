@@ -111,7 +111,8 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
     """The data set's crops at ``size``, built once and then memory-mapped from the cache.
 
     The cache folder is written under a temporary name and renamed into place, so an
-    interrupted build never leaves a half-written cache behind.
+    interrupted build never leaves a half-written cache behind. The free space is checked
+    against the crops' exact size once they are built, before anything is written.
     """
     folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
     if not folder.is_dir():

@@ -9,6 +9,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmark.atomic import atomic_path
 from benchmark.datasets.frames import PairedFrames
 
 
@@ -59,5 +60,6 @@ def save_preview(frames: PairedFrames, path: str | Path, identities: int = 6,
                            hspace=0.05)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary)
     return path
