@@ -158,7 +158,7 @@ def _fsync(path: Path) -> None:
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target, len(data)) as temporary:
+    with atomic_path(target) as temporary:
         temporary.write_bytes(data)
 
 

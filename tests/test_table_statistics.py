@@ -86,8 +86,9 @@ def test_compare_by_hand_three_identities(tmp_path):
     b = QueryOutcomes(pids, np.array([[0, 2, 1, 3]]), np.array([0.5, 0.5, 0.5, 0.25]))
     store = RecordStore(tmp_path, "quick")
     for method, item in (("lomo-xqda", a), ("one-stream", b)):
-        store.write({"dataset": "synthetic", "method": method, "fold": 0, "results": {}},
-                    {"rgb->depth": item})
+        scores = {"rank1": 0.5, "rank5": 1.0, "rank10": 1.0, "mAP": 0.5}  # not read here
+        store.write({"dataset": "synthetic", "method": method, "fold": 0,
+                     "results": {"rgb->depth": scores}}, {"rgb->depth": item})
     table = compare_methods(store, "lomo-xqda", "one-stream", None, FAST)
     rank1 = table[table.metric == "rank1"].iloc[0]
     # rank-1: A 3/4, B 1/4; identity contributions d = (1/4, 1/4, 0); of the 8 sign
