@@ -153,7 +153,7 @@ def eigen_depth(points: np.ndarray, normals: np.ndarray, n_col: int = 2, n_row: 
     values = np.column_stack([points, np.asarray(normals, dtype=np.float64)])
     inside = patch_membership(points, n_col, n_row)  # (n, cols, rows)
     n_cols, n_rows = inside.shape[1:]
-    flat = inside.reshape(len(points), -1)  # column-major patch order: (i, j) -> i * rows + j
+    flat = inside.reshape(len(points), n_cols * n_rows)  # column-major: (i, j) -> i * rows + j
     within = _log_eigenvalues(_within_covariance(values, flat))
     first, second = neighbour_pairs(n_cols, n_rows)
     between = _log_eigenvalues(_between_covariance(values, flat[:, first], flat[:, second]))

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.frames import GEOMETRY, PairedFrames
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.options import NoOptions, build_options
 from benchmark.splits import Fold, proportional_sizes, random_folds
@@ -108,8 +108,9 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
         try:
-            for field in _CACHE_FIELDS:
-                np.save(tmp / f"{field}.npy", getattr(frames, field))
+            for field in (*_CACHE_FIELDS, *GEOMETRY):
+                if getattr(frames, field) is not None:
+                    np.save(tmp / f"{field}.npy", getattr(frames, field))
             os.replace(tmp, folder)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -127,7 +128,9 @@ def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path
         return None
     try:
         arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in _CACHE_FIELDS}
-        return PairedFrames(**{k: (v if k in ("rgb", "depth") else np.asarray(v))
+        arrays.update({f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in GEOMETRY
+                       if (folder / f"{f}.npy").is_file()})
+        return PairedFrames(**{k: (v if k in ("rgb", "depth", "masks") else np.asarray(v))
                                for k, v in arrays.items()})
     except (OSError, ValueError, EOFError) as error:
         raise DatasetError(f"the crop cache {folder} is unreadable ({error}); delete that "
