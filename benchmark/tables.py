@@ -4,8 +4,8 @@ Tables 1/2 (single-modal, step I) and 3/4 (cross-modal) keep the paper's rows, c
 and order. BIWI gets Tables 1 and 3, RobotPKU Tables 2 and 4; any other data set (the
 synthetic one) gets the BIWI layout. Methods outside the paper's rows (the pixel floor,
 plugins) follow the paper's rows. A row without records is shown as missing, never
-filled in; Table 3's Eigen-depth rows as Zhuo et al. reported them stay, marked as
-reported, each beside ours where it runs. Values are percentages: the mean over folds of each fold's mean over trials,
+filled in; the Eigen-depth rows of Table 3 are the numbers Zhuo et al. reported, marked
+as reported. Values are percentages: the mean over folds of each fold's mean over trials,
 ± the standard deviation over folds (sample, ddof=1; none for a single fold).
 """
 
@@ -50,6 +50,7 @@ CROSS_ROWS_HEAD = (
     Row("LOMO, Euclidean", "lomo-euclidean"),
     Row("LOMO, XQDA", "lomo-xqda"),
 )
+# Zhuo et al.'s reported rows (BIWI only), each followed by our run of it where one exists.
 EIGEN_DEPTH_REPORTED = {m: Row(f"Eigen-depth HOG/SLTP, {m}", None, reported_only=True)
                         for m in ("CCA", "LSSCDL", "Corr. Dict.")}
 EIGEN_DEPTH_OURS = {"CCA": Row("Eigen-depth HOG/SLTP, CCA (ours)", "eigen-depth-cca"),
@@ -72,7 +73,7 @@ def layout(kind: str, dataset: str) -> tuple[Row, ...]:
     if kind == "single":
         return SINGLE_ROWS
     eigen: tuple[Row, ...] = ()
-    for m, reported in EIGEN_DEPTH_REPORTED.items():  # Zhuo et al.'s rows are BIWI's
+    for m, reported in EIGEN_DEPTH_REPORTED.items():
         eigen += ((reported,) if dataset == "biwi" else ()) + (
             (EIGEN_DEPTH_OURS[m],) if m in EIGEN_DEPTH_OURS else ())
     return CROSS_ROWS_HEAD + eigen + CROSS_ROWS_TAIL

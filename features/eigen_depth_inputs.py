@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.eigen_depth import (
+from features.eigen_depth_descriptor import (
     JOINTS,
     LEFT_HIP,
     LEFT_SHOULDER,

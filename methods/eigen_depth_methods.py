@@ -5,8 +5,8 @@ HOG/SLTP" matched by CCA, by LSSCDL and by their own corresponding dictionaries.
 first two run here (the third has no public description to follow):
 
 * ``eigen-depth-euclidean`` (Table 1, depth to depth): the Eigen-depth vector
-  [within, between] of each depth crop (:mod:`features.eigen_depth`, equal to Wu et
-  al.'s code), Euclidean distance, as Wu et al. compare it before metric learning.
+  [within, between] of each depth crop (:mod:`features.eigen_depth_descriptor`, equal to
+  Wu et al.'s code), Euclidean distance, as Wu et al. compare it before metric learning.
 * ``eigen-depth-cca``: RGB crops described by HOG/SLTP (:mod:`features.hog_siltp`), depth
   crops by Eigen-depth; each space is standardised and reduced by PCA on the training
   frames, then linked by regularised CCA (:mod:`methods.cca`). The CCA dimension and ridge

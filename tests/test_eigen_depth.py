@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmark.datasets.biwi_raw import read_depth, read_pgm
 from features import eigen_depth, estimate_normals, person_point_cloud, segment_torso
-from features.eigen_depth import nearest_neighbours
+from features.eigen_depth_descriptor import nearest_neighbours
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 SAMPLE = SHARED / "biwi_sample" / "Training" / "000"
@@ -199,3 +199,19 @@ def test_every_array_matches_the_original_under_octave(frame, tmp_path):
     within, between = eigen_depth(frame["torso"], frame["normals"])
     np.testing.assert_allclose(within, ref["ew"].ravel(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(between, ref["eb"].ravel(), rtol=1e-9, atol=1e-12)
+
+
+def test_raw_biwi_crop_carries_what_eigen_depth_needs(frame):
+    from benchmark.datasets.biwi_raw import CropSettings, RawFrame, crop_frame
+
+    raw = RawFrame(0, 0, 0, rgb=_file("rgb.jpg"), depth=_file("depth.pgm"),
+                   usermap=_file("userMap.pgm"), skel=_file("skel.txt"))
+    crop = crop_frame(raw, CropSettings((256, 128), 2000, 0.05, False))
+    np.testing.assert_array_equal(crop.joints, frame["skeleton"][:20, 1:4])  # slot 1 tracked
+    points = person_point_cloud(crop.depth, crop.mask, tuple(crop.intrinsics))
+    # The crop's intrinsics put its person where the full frame's is: the same median
+    # point to within the resampling (a crop pixel spans about 1.3 frame pixels, ~7 mm).
+    np.testing.assert_allclose(np.median(points, axis=0), np.median(frame["points"], axis=0),
+                               atol=15)
+    torso = segment_torso(points, frame["skeleton"])
+    assert 0.5 < len(torso) / len(points) / (len(frame["torso"]) / len(frame["points"])) < 2

@@ -21,8 +21,7 @@ from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.synthetic import SyntheticOptions, generate
 from benchmark.errors import DatasetError
 from features import eigen_depth, hog_siltp, lomo, person_point_cloud, segment_torso
-from features.eigen_depth_inputs import eigen_depth_of_crop, mask_from_depth, \
-    proportional_skeleton
+from features.eigen_depth_inputs import eigen_depth_of_crop, mask_from_depth, proportional_skeleton
 from methods.cca import fit_cca
 from methods.context import TaskContext
 from methods.lsscdl import LsscdlParameters, code, lsscdl

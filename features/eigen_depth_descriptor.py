@@ -86,10 +86,10 @@ def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
     wanted = min(n, k + 4)
     while len(rows):
         _, candidates = tree.query(points[rows], k=wanted)
-        candidates = candidates.reshape(len(rows), wanted)
+        candidates = np.sort(candidates.reshape(len(rows), wanted), axis=1)
         diff = points[candidates] - points[rows, None, :]
         squared = reduce(np.add, (diff[..., c] ** 2 for c in range(points.shape[1])))
-        order = np.lexsort((candidates, squared), axis=-1)
+        order = np.argsort(squared, axis=1, kind="stable")  # ties keep the index order
         sorted_squared = np.take_along_axis(squared, order, axis=-1)
         result[rows] = np.take_along_axis(candidates, order[:, :k], axis=-1)
         # Complete when every point was a candidate or the farthest candidate lies
@@ -198,8 +198,8 @@ def _within_covariance(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
     weights = inside.astype(np.float64)
     counts = weights.sum(axis=0)
     means = (weights.T @ values) / np.maximum(counts, 1)[:, None]
-    centred = (values[:, None, :] - means[None]) * weights[..., None]
-    cov = np.einsum("npa,npb->pab", centred, centred) / np.maximum(counts - 1, 1)[:, None, None]
+    centred = ((values[:, None, :] - means[None]) * weights[..., None]).transpose(1, 0, 2)
+    cov = centred.transpose(0, 2, 1) @ centred / np.maximum(counts - 1, 1)[:, None, None]
     # MATLAB's cov of a single row is the variance of its 6 values, a scalar that fills
     # the whole 6x6 slice.
     single = counts == 1
@@ -216,8 +216,9 @@ def _between_covariance(values: np.ndarray, in_a: np.ndarray, in_b: np.ndarray
     (n A A' + m B B' - sum(A) sum(B)' - sum(B) sum(A)') / (m n), m = |A|, n = |B|."""
     wa, wb = in_a.astype(np.float64), in_b.astype(np.float64)
     m, n = wa.sum(axis=0), wb.sum(axis=0)
-    second_a = np.einsum("nq,na,nb->qab", wa, values, values)
-    second_b = np.einsum("nq,na,nb->qab", wb, values, values)
+    outer = (values[:, :, None] * values[:, None, :]).reshape(len(values), 36)
+    second_a = (wa.T @ outer).reshape(-1, 6, 6)
+    second_b = (wb.T @ outer).reshape(-1, 6, 6)
     sum_a, sum_b = wa.T @ values, wb.T @ values
     cross = sum_a[:, :, None] * sum_b[:, None, :]
     numerator = (n[:, None, None] * second_a + m[:, None, None] * second_b
