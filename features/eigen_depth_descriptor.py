@@ -160,6 +160,12 @@ def eigen_depth(points: np.ndarray, normals: np.ndarray, n_col: int = 2, n_row: 
     return within.ravel(), between.ravel()
 
 
+def eigen_depth_dimension(n_col: int = 2, n_row: int = 6) -> int:
+    """Length of [within, between] for an ``n_col`` x ``n_row`` grid (510 for 2 x 6)."""
+    n_cols, n_rows = 2 * n_col - 1, 2 * n_row - 1
+    return 6 * (n_cols * n_rows + len(neighbour_pairs(n_cols, n_rows)[0]))
+
+
 def patch_membership(points: np.ndarray, n_col: int, n_row: int) -> np.ndarray:
     """(n, 2 n_col - 1, 2 n_row - 1) booleans: point in patch (column, row).
 

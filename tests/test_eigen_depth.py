@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmark.datasets.biwi_raw import read_depth, read_pgm
 from features import eigen_depth, estimate_normals, person_point_cloud, segment_torso
-from features.eigen_depth_descriptor import nearest_neighbours
+from features.eigen_depth_descriptor import eigen_depth_dimension, nearest_neighbours
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 SAMPLE = SHARED / "biwi_sample" / "Training" / "000"
@@ -115,6 +115,7 @@ def test_feature_lengths(frame):
     assert within.shape == (6 * 11 * 3,) == (198,) and between.shape == (312,)
     within, between = eigen_depth(frame["torso"], frame["normals"], n_col=3, n_row=4)
     assert within.shape == (6 * 7 * 5,) and between.shape == (6 * 58,)
+    assert eigen_depth_dimension(3, 4) == 6 * (35 + 58) and eigen_depth_dimension() == 510
 
 
 def _from_corner(points: np.ndarray) -> np.ndarray:
