@@ -67,9 +67,8 @@ class EigenDepthOptions:
             fold at about 200, the order of the original's 316 (VIPeR's training pairs).
         pca_dim: dimensions each modality keeps before CCA (at most frames - 1).
         cca_dims, cca_ridges: the grids the validation identities choose from.
-        lsscdl_dim: dimensions each modality keeps before LSSCDL.
-        lambda1, lambdac, lambdam, lambdad, n_iter, epsilon: LSSCDL's parameters (the
-            original demo's values).
+        lsscdl_dim: dimensions each modality keeps before LSSCDL, whose own parameters
+            are the original demo's (:class:`methods.lsscdl.LsscdlParameters`).
     """
 
     feature_size: tuple[int, int] = (128, 48)
@@ -81,12 +80,6 @@ class EigenDepthOptions:
     cca_dims: tuple[int, ...] = (8, 16, 32, 64)
     cca_ridges: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
     lsscdl_dim: int = 64
-    lambda1: float = 0.1
-    lambdac: float = 0.01
-    lambdam: float = 0.01
-    lambdad: float = 0.01
-    n_iter: int = 100
-    epsilon: float = 5e-3
 
     def __post_init__(self) -> None:
         size = self.feature_size
@@ -94,7 +87,7 @@ class EigenDepthOptions:
                 or not all(isinstance(s, int) and s > 0 for s in size)):
             raise ConfigError(f"feature_size must be two positive integers, got {size!r}")
         object.__setattr__(self, "feature_size", tuple(size))
-        for name in ("n_col", "n_row", "pca_dim", "lsscdl_dim", "n_iter"):
+        for name in ("n_col", "n_row", "pca_dim", "lsscdl_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -110,14 +103,6 @@ class EigenDepthOptions:
                 raise ConfigError(f"{name} must be a non-empty list of positive numbers, "
                                   f"got {values!r}")
             object.__setattr__(self, name, tuple(values))
-        for name in ("lambda1", "lambdac", "lambdam", "lambdad", "epsilon"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-
-    def lsscdl_parameters(self) -> LsscdlParameters:
-        return LsscdlParameters(self.lambda1, self.lambdac, self.lambdam, self.lambdad,
-                                self.n_iter, self.epsilon)
 
 
 def depth_inputs(frames: PairedFrames) -> PairedFrames:
@@ -255,13 +240,16 @@ class EigenDepthMethod(Matcher):
             self._stores[modality] = FeatureStore(path)
         return self._stores[modality]
 
-    def training_pairs(self, train: PairedFrames, cap: int | None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """(rgb, depth) features of at most ``cap`` random training frames per identity,
-        row-paired (the two modalities of the same frames)."""
+    def reduced_training_pairs(self, train: PairedFrames, cap: int | None, dim: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        """Row-paired (rgb, depth) features of at most ``cap`` random training frames per
+        identity, each modality standardised and PCA-reduced to ``dim`` by a reduction
+        learned on them (kept in ``self.reduce`` for :meth:`project`)."""
         rng = np.random.default_rng(self.context.seed)
         chosen = train.select(cap_frames(train.pids, cap, rng))
-        return self.features(chosen, "rgb"), self.features(chosen, "depth")
+        features = {m: self.features(chosen, m) for m in MODALITIES}
+        self.reduce = {m: _Reduction(f, dim) for m, f in features.items()}
+        return self.reduce["rgb"](features["rgb"]), self.reduce["depth"](features["depth"])
 
 
 @register("eigen-depth-euclidean")
@@ -292,10 +280,8 @@ class EigenDepthCca(EigenDepthMethod):
     settings = CROSS_MODAL
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> EigenDepthCca:
-        rgb, depth = self.training_pairs(train, self.options.max_frames_per_identity)
-        self.reduce = {"rgb": _Reduction(rgb, self.options.pca_dim),
-                       "depth": _Reduction(depth, self.options.pca_dim)}
-        x, y = self.reduce["rgb"](rgb), self.reduce["depth"](depth)
+        x, y = self.reduced_training_pairs(train, self.options.max_frames_per_identity,
+                                           self.options.pca_dim)
         val_x = self.reduce["rgb"](self.features(val, "rgb"))
         val_y = self.reduce["depth"](self.features(val, "depth"))
         best = (-1.0, 0.0, 0)
@@ -325,18 +311,16 @@ class EigenDepthLsscdl(EigenDepthMethod):
     settings = CROSS_MODAL
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> EigenDepthLsscdl:
-        rgb, depth = self.training_pairs(train, self.options.lsscdl_frames_per_identity)
-        dim = self.options.lsscdl_dim
-        self.reduce = {"rgb": _Reduction(rgb, dim), "depth": _Reduction(depth, dim)}
-        X = unit_rows(self.reduce["rgb"](rgb)).T
-        W = unit_rows(self.reduce["depth"](depth)).T
+        rgb, depth = self.reduced_training_pairs(
+            train, self.options.lsscdl_frames_per_identity, self.options.lsscdl_dim)
+        X, W = unit_rows(rgb).T, unit_rows(depth).T
         rng = np.random.default_rng(self.context.seed)
         start = initial_state(len(X), len(W), X.shape[1], X.shape[1], rng)
-        self.model: LsscdlModel = lsscdl(X, W, par=self.options.lsscdl_parameters(), **start)
+        self.model: LsscdlModel = lsscdl(X, W, **start)
         return self
 
     def project(self, features: np.ndarray, modality: str) -> np.ndarray:
-        m, lc = self.model, self.options.lambdac
+        m, lc = self.model, LsscdlParameters().lambdac
         samples = unit_rows(self.reduce[modality](features)).T
         if modality == "rgb":
             alpha = code(m.Dx, samples, lc)
