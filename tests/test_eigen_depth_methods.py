@@ -208,3 +208,16 @@ def test_lsscdl_every_matrix_matches_the_original_under_octave(tmp_path):
                              ("Mx", "Mx"), ("Mw", "Mw")):
             np.testing.assert_allclose(getattr(model, ours), ref[theirs + suffix], rtol=1e-10,
                                        atol=1e-12)
+
+
+def test_the_crop_cache_keeps_the_geometry(tmp_path):
+    from benchmark.datasets.base import get_dataset, load_frames
+
+    dataset = get_dataset("synthetic", identities=2, frames_per_identity=2,
+                          second_outfit_fraction=0.0)
+    built = dataset.build((32, 16))
+    cached = load_frames(dataset, (32, 16), tmp_path)  # written, then read back
+    for field in ("masks", "skeletons", "intrinsics"):
+        np.testing.assert_array_equal(getattr(cached, field), getattr(built, field))
+    subset = cached.of_identities([1])
+    assert len(subset.masks) == len(subset.skeletons) == len(subset.intrinsics) == 2
