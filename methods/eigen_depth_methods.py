@@ -120,12 +120,16 @@ def depth_inputs(frames: PairedFrames) -> PairedFrames:
 
 def pack_depth_frames(frames: PairedFrames) -> np.ndarray:
     """(n, bytes) uint8 rows holding each depth crop with its mask, joints and intrinsics:
-    the feature cache's key material and the extractor's input."""
+    the feature cache's key material and the extractor's input. Layout: a has-mask byte,
+    depth (uint16), mask (uint8, zeros when absent), 20 x 3 joints and 4 intrinsics
+    (float64, joints NaN when absent)."""
     n = len(frames)
-    parts = [np.ascontiguousarray(frames.depth).view(np.uint8).reshape(n, -1)]
-    masks = frames.masks if frames.masks is not None else np.full(frames.depth.shape, 2)
-    parts.append(np.asarray(masks, dtype=np.uint8).reshape(n, -1))
+    has_mask = frames.masks is not None
+    masks = frames.masks if has_mask else np.zeros(frames.depth.shape, np.uint8)
     joints = frames.skeletons if frames.skeletons is not None else np.full((n, 20, 3), np.nan)
+    parts = [np.full((n, 1), has_mask, np.uint8),
+             np.ascontiguousarray(frames.depth).view(np.uint8).reshape(n, -1),
+             np.asarray(masks, dtype=np.uint8).reshape(n, -1)]
     for values in (joints, frames.intrinsics):
         parts.append(np.ascontiguousarray(values, dtype="<f8").view(np.uint8).reshape(n, -1))
     return np.concatenate(parts, axis=1)
@@ -135,11 +139,11 @@ def unpack_depth_frame(row: np.ndarray, shape: tuple[int, int]
                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """(depth, mask or None, joints or None, intrinsics) of one packed row."""
     pixels = shape[0] * shape[1]
-    depth = row[:2 * pixels].view(np.uint16).reshape(shape)
-    mask = row[2 * pixels:3 * pixels].reshape(shape)
-    floats = row[3 * pixels:].view("<f8")
+    depth = row[1:1 + 2 * pixels].copy().view(np.uint16).reshape(shape)
+    mask = row[1 + 2 * pixels:1 + 3 * pixels].reshape(shape)
+    floats = row[1 + 3 * pixels:].copy().view("<f8")
     joints, intrinsics = floats[:60].reshape(20, 3), floats[60:64]
-    return (depth, None if (mask == 2).all() else mask,
+    return (depth, mask if row[0] else None,
             None if np.isnan(joints).all() else joints, intrinsics)
 
 

@@ -221,3 +221,23 @@ def test_the_crop_cache_keeps_the_geometry(tmp_path):
         np.testing.assert_array_equal(getattr(cached, field), getattr(built, field))
     subset = cached.of_identities([1])
     assert len(subset.masks) == len(subset.skeletons) == len(subset.intrinsics) == 2
+
+
+def test_packed_frames_unpack_to_their_parts(synthetic):
+    from methods.eigen_depth_methods import pack_depth_frames, unpack_depth_frame
+
+    odd = synthetic.select(np.arange(3))
+    odd = PairedFrames(odd.pids, odd.sequences, odd.frames, odd.rgb[:, :-1, :-1],
+                       odd.depth[:, :-1, :-1], skeletons=odd.skeletons,
+                       intrinsics=odd.intrinsics)  # 127 x 63: no mask, unaligned offsets
+    for frames in (synthetic.select(np.arange(3)), odd):
+        packed = pack_depth_frames(frames)
+        for i, row in enumerate(packed):
+            depth, mask, joints, intrinsics = unpack_depth_frame(row, frames.depth.shape[1:])
+            np.testing.assert_array_equal(depth, frames.depth[i])
+            if frames.masks is None:
+                assert mask is None
+            else:
+                np.testing.assert_array_equal(mask, frames.masks[i])
+            np.testing.assert_array_equal(joints, frames.skeletons[i])
+            np.testing.assert_array_equal(intrinsics, frames.intrinsics[i])
