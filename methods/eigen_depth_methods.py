@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from benchmark.datasets.frames import MODALITIES, PairedFrames
 from benchmark.errors import ConfigError, DatasetError
-from methods.base import CROSS_MODAL, DEPTH_ONLY, Matcher
+from methods.base import CROSS_MODAL, DEPTH_ONLY, Matcher, euclidean_distance
 from methods.cca import CanonicalProjections, fit_cca
 from methods.context import TaskContext
 from methods.feature_store import FeatureStore
@@ -162,9 +162,10 @@ def unit_rows(values: np.ndarray) -> np.ndarray:
 
 def cross_modal_rank1(rgb: np.ndarray, depth: np.ndarray, pids: np.ndarray) -> float:
     """Mean rank-1 of RGB->depth and depth->RGB over frames, each query's twin left out."""
-    squared = ((rgb[:, None, :] - depth[None]) ** 2).sum(-1)
-    np.fill_diagonal(squared, np.inf)
-    hits = [pids[np.argmin(squared, axis=1)] == pids, pids[np.argmin(squared, axis=0)] == pids]
+    distances = euclidean_distance(rgb, depth)
+    np.fill_diagonal(distances, np.inf)
+    hits = [pids[np.argmin(distances, axis=1)] == pids,
+            pids[np.argmin(distances, axis=0)] == pids]
     return float(np.mean(hits))
 
 
