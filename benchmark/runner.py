@@ -187,7 +187,7 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
     matcher.fit(train, frames.of_identities(fold.val))
     fitted = time.perf_counter()
     test = frames.of_identities(fold.test)
-    embeddings = {m: matcher.embed(test.images(m), m) for m in
+    embeddings = {m: matcher.embed_frames(test, m) for m in
                   dict.fromkeys(mod for setting in cls.settings for mod in setting)}
     embedded = time.perf_counter()
     protocol_seed = derive_seed(profile.run.seed, "protocol", task.fold)

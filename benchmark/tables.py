@@ -54,6 +54,7 @@ SINGLE_ROWS = (
     Row("RGB", "resnet-rgb-softmax", "Softmax"),
     Row("Depth", "resnet-depth-triplet", "Triplet"),
     Row("Depth", "resnet-depth-softmax", "Softmax"),
+    Row("Depth", "eigen-depth-euclidean", "Eigen-depth, Euclidean"),
 )
 CROSS_ROWS_HEAD = (
     Row("WHOS, Euclidean", "whos-euclidean"),
@@ -61,8 +62,11 @@ CROSS_ROWS_HEAD = (
     Row("LOMO, Euclidean", "lomo-euclidean"),
     Row("LOMO, XQDA", "lomo-xqda"),
 )
-EIGEN_DEPTH_ROWS = tuple(Row(f"Eigen-depth HOG/SLTP, {m}", None, reported_only=True)
-                         for m in ("CCA", "LSSCDL", "Corr. Dict."))
+# Zhuo et al.'s reported rows (BIWI only), each followed by our run of it where one exists.
+EIGEN_DEPTH_REPORTED = {m: Row(f"Eigen-depth HOG/SLTP, {m}", None, reported_only=True)
+                        for m in ("CCA", "LSSCDL", "Corr. Dict.")}
+EIGEN_DEPTH_OURS = {"CCA": Row("Eigen-depth HOG/SLTP, CCA (ours)", "eigen-depth-cca"),
+                    "LSSCDL": Row("Eigen-depth HOG/SLTP, LSSCDL (ours)", "eigen-depth-lsscdl")}
 CROSS_ROWS_TAIL = (
     Row("Zero-padding network", "zero-padding"),
     Row("One-stream network", "one-stream"),
@@ -80,7 +84,10 @@ def layout(kind: str, dataset: str) -> tuple[Row, ...]:
     """The paper's rows of the ``single`` or ``cross`` table of ``dataset``."""
     if kind == "single":
         return SINGLE_ROWS
-    eigen = EIGEN_DEPTH_ROWS if dataset == "biwi" else ()
+    eigen: tuple[Row, ...] = ()
+    for m, reported in EIGEN_DEPTH_REPORTED.items():
+        eigen += ((reported,) if dataset == "biwi" else ()) + (
+            (EIGEN_DEPTH_OURS[m],) if m in EIGEN_DEPTH_OURS else ())
     return CROSS_ROWS_HEAD + eigen + CROSS_ROWS_TAIL
 
 

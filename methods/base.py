@@ -58,6 +58,14 @@ class Matcher(ABC):
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
         """(n, d) float embeddings of ``rgb`` (n,h,w,3) uint8 or ``depth`` (n,h,w) uint16."""
 
+    def embed_frames(self, frames: PairedFrames, modality: str) -> np.ndarray:
+        """Embeddings of one modality of ``frames``: :meth:`embed` of its images.
+
+        A method that needs more of a frame than its image (e.g. the person mask,
+        skeleton and camera intrinsics of a depth crop) overrides this.
+        """
+        return self.embed(frames.images(modality), modality)
+
     def distance(self, query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """(n_query, n_gallery) distances; Euclidean by default."""
         return euclidean_distance(query, gallery)

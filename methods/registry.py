@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "rgbd_bench.methods"
 BUILTIN_MODULES = (
     "methods.pixels",
     "methods.handcrafted",
+    "methods.eigen_depth_methods",
     "methods.deep",
     "methods.distillation",
 )

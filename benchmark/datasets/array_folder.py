@@ -9,7 +9,7 @@ import numpy as np
 from benchmark.atomic import atomic_directory
 from benchmark.errors import DatasetError
 
-PIXELS = ("rgb", "depth")
+PIXELS = ("rgb", "depth", "masks")  # memory-mapped: the large ones
 
 
 def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -26,11 +26,14 @@ def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
             raise
 
 
-def load_arrays(folder: Path, names: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    """The arrays of ``folder``: pixels memory-mapped, the rest in memory.
-    DatasetError names the folder when one is unreadable."""
+def load_arrays(folder: Path, names: tuple[str, ...], what: str,
+                optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays of ``folder`` (``names``, and those of ``optional`` that exist): pixels
+    memory-mapped, the rest in memory. DatasetError names the folder when one is
+    unreadable."""
+    present = tuple(f for f in optional if (folder / f"{f}.npy").is_file())
     try:
-        arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in names}
+        arrays = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in (*names, *present)}
     except (OSError, ValueError, EOFError) as error:
         raise DatasetError(f"the {what} {folder} is unreadable ({error}); delete that "
                            f"folder and run again to rebuild it") from error

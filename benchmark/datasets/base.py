@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.array_folder import load_arrays, save_arrays
-from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.frames import GEOMETRY, PairedFrames
 from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.options import NoOptions, build_options
@@ -119,7 +119,8 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
         frames = dataset.build(size)
         if len(frames) == 0:
             raise DatasetError(f"data set {dataset.name!r} produced no frames")
-        save_arrays(folder, {field: getattr(frames, field) for field in _CACHE_FIELDS})
+        save_arrays(folder, {field: getattr(frames, field) for field in (*_CACHE_FIELDS, *GEOMETRY)
+                             if getattr(frames, field) is not None})
     return cached_frames(dataset, size, cache_dir)
 
 
@@ -130,4 +131,4 @@ def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path
     folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
     if not folder.is_dir():
         return None
-    return PairedFrames(**load_arrays(folder, _CACHE_FIELDS, "crop cache"))
+    return PairedFrames(**load_arrays(folder, _CACHE_FIELDS, "crop cache", optional=GEOMETRY))

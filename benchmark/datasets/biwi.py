@@ -116,6 +116,7 @@ class BiwiDataset(RealDataset):
 
     Options = BiwiOptions
     split_sizes = (32, 8, 38)
+    preprocess_version = 2  # 2: raw frames carry person masks, skeletons and intrinsics
     authors_name = "biwi"
     folders = ("biwi", "biwi_depth")
     obtain = ("BIWI RGBD-ID (CC BY-NC-SA 3.0) is downloaded by hand from its authors' page "
@@ -170,6 +171,8 @@ class BiwiDataset(RealDataset):
         settings = CropSettings(size, o.min_person_pixels, o.margin, o.mask_depth)
         n, (h, w) = len(scan.frames), size
         rgb, depth = np.empty((n, h, w, 3), np.uint8), np.empty((n, h, w), np.uint16)
+        masks = np.zeros((n, h, w), np.uint8)
+        joints, intrinsics = np.full((n, 20, 3), np.nan), np.zeros((n, 4))
         keep = np.zeros(n, dtype=bool)
         skipped: Counter = Counter()
         crops = parallel_map(partial(crop_frame, settings=settings), scan.frames, o.workers,
@@ -184,9 +187,13 @@ class BiwiDataset(RealDataset):
                 continue
             keep[i] = True
             rgb[i], depth[i] = result.rgb, result.depth
+            masks[i], intrinsics[i] = result.mask, result.intrinsics
+            if result.joints is not None:
+                joints[i] = result.joints
         self.finish_report(n + sum(scan.skipped.values()), int(keep.sum()), scan.skipped,
                            skipped)
         frames = np.array([f.key for f in scan.frames], dtype=np.int64)
         sequences = np.array([f.sequence for f in scan.frames], dtype=np.int64)
         return PairedFrames(instance_pids(scan.frames)[keep], sequences[keep], frames[keep],
-                            rgb[keep], depth[keep])
+                            rgb[keep], depth[keep], masks=masks[keep], skeletons=joints[keep],
+                            intrinsics=intrinsics[keep])

@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 
 from benchmark.datasets.cropping import (
+    DEPTH_CX,
+    DEPTH_CY,
     DEPTH_FOCAL,
     Box,
     clip_box,
@@ -176,14 +178,9 @@ def read_rgb(path: str, reduce: int = 1) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_skeleton(path: str | None) -> np.ndarray | None:
-    """The tracked joints of the best-tracked skeleton slot: (k, 3) rows of (u, v, z_mm).
-
-    ``skel.txt`` holds 2 slots x 20 Kinect v1 joints, one per row: player id, X, Y, Z (m),
-    u, v (depth pixels), tracking state (0 = not tracked), ... ``None`` if nothing is tracked.
-    """
-    if path is None:
-        return None
+def _best_slot(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The best-tracked skeleton slot of ``skel.txt``: its (20, columns) rows and which
+    joints are tracked (player id, tracking state and Z all positive)."""
     try:
         rows = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as error:
@@ -194,10 +191,42 @@ def read_skeleton(path: str | None) -> np.ndarray | None:
     slots = rows.reshape(-1, 20, rows.shape[1])
     tracked = (slots[:, :, 0] > 0) & (slots[:, :, 6] > 0) & (slots[:, :, 3] > 0)
     best = int(np.argmax(tracked.sum(axis=1)))
-    if tracked[best].sum() < 2:
+    return slots[best], tracked[best]
+
+
+def read_skeleton(path: str | None) -> np.ndarray | None:
+    """The tracked joints of the best-tracked skeleton slot: (k, 3) rows of (u, v, z_mm).
+
+    ``skel.txt`` holds 2 slots x 20 Kinect v1 joints, one per row: player id, X, Y, Z (m),
+    u, v (depth pixels), tracking state (0 = not tracked), ... ``None`` if nothing is tracked.
+    """
+    if path is None:
         return None
-    joints = slots[best][tracked[best]]
+    slot, tracked = _best_slot(path)
+    if tracked.sum() < 2:
+        return None
+    joints = slot[tracked]
     return np.column_stack([joints[:, 4], joints[:, 5], joints[:, 3] * 1000.0])
+
+
+def read_joints(path: str | None) -> np.ndarray | None:
+    """(20, 3) X, Y, Z (metres, Y up) of the best-tracked skeleton slot, NaN for joints
+    not tracked; ``None`` without a file or a tracked joint."""
+    if path is None:
+        return None
+    slot, tracked = _best_slot(path)
+    if not tracked.any():
+        return None
+    return np.where(tracked[:, None], slot[:, 1:4], np.nan)
+
+
+def crop_intrinsics(box: Box, size: tuple[int, int]) -> np.ndarray:
+    """(fx, fy, cx, cy) of a depth crop ``box`` resized to ``size`` (h, w): the output
+    pixel u samples input column left + u (right - left) / w."""
+    top, bottom, left, right = box
+    sy, sx = (bottom - top) / size[0], (right - left) / size[1]
+    return np.array([DEPTH_FOCAL / sx, DEPTH_FOCAL / sy, (DEPTH_CX - left) / sx,
+                     (DEPTH_CY - top) / sy])
 
 
 def skeleton_mask(joints: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -236,6 +265,9 @@ class FrameCrops:
     person_median_mm: float = 0.0
     depth_box: Box | None = None
     rgb_box: Box | None = None  # in full-resolution RGB pixels
+    mask: np.ndarray | None = None  # the person mask on the depth crop
+    joints: np.ndarray | None = None  # (20, 3) metres, NaN where not tracked
+    intrinsics: np.ndarray | None = None  # of the depth crop
 
 
 def person_mask(frame: RawFrame, depth: np.ndarray) -> tuple[np.ndarray | None, str]:
@@ -292,4 +324,8 @@ def crop_frame(frame: RawFrame, settings: CropSettings) -> FrameCrops:
                       crop_resize(depth_source, depth_box, settings.size, nearest=True),
                       source=source, person_pixels=pixels, person_median_mm=median,
                       depth_box=depth_box,
-                      rgb_box=tuple(b * reduce for b in rgb_box))
+                      rgb_box=tuple(b * reduce for b in rgb_box),
+                      mask=crop_resize(mask.astype(np.uint8), depth_box, settings.size,
+                                       nearest=True),
+                      joints=read_joints(frame.skel),
+                      intrinsics=crop_intrinsics(depth_box, settings.size))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 MODALITIES = ("rgb", "depth")
+GEOMETRY = ("masks", "skeletons", "intrinsics")
+"""The optional per-frame fields that depth-geometry descriptors (Eigen-depth) need."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,13 @@ class PairedFrames:
             query and a gallery image with equal ``frames`` are the same moment.
         rgb: (n, h, w, 3) uint8 RGB crops.
         depth: (n, h, w) uint16 depth crops in millimetres, 0 = no reading.
+        masks: optional (n, h, w) uint8 person mask of each depth crop, non-zero = person.
+        skeletons: optional (n, 20, 3) float64 Kinect v1 joints (rows in Kinect's joint
+            order) X, Y, Z in metres in the depth camera's frame, Y pointing up, as BIWI's
+            ``*_skel.txt`` columns 2-4; NaN where a joint is unknown.
+        intrinsics: optional (n, 4) float64 (fx, fy, cx, cy) of each depth crop's pixel
+            grid: a crop pixel (u, v) at depth z lies at x = (u - cx) z / fx,
+            y = (v - cy) z / fy in the skeleton's frame (y pointing down).
     """
 
     pids: np.ndarray
@@ -29,11 +38,14 @@ class PairedFrames:
     frames: np.ndarray
     rgb: np.ndarray
     depth: np.ndarray
+    masks: np.ndarray | None = None
+    skeletons: np.ndarray | None = None
+    intrinsics: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.pids)
-        for name in ("sequences", "frames", "rgb", "depth"):
-            if len(getattr(self, name)) != n:
+        for name in ("sequences", "frames", "rgb", "depth", *GEOMETRY):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(
                     f"PairedFrames: {name} has {len(getattr(self, name))} rows, pids has {n}"
                 )
@@ -63,8 +75,8 @@ class PairedFrames:
 
     def select(self, index: np.ndarray) -> PairedFrames:
         """Rows by boolean mask or integer index (a copy for fancy indexing)."""
-        return PairedFrames(self.pids[index], self.sequences[index], self.frames[index],
-                            self.rgb[index], self.depth[index])
+        return PairedFrames(**{f.name: None if getattr(self, f.name) is None
+                               else getattr(self, f.name)[index] for f in fields(self)})
 
     def of_identities(self, pids: np.ndarray) -> PairedFrames:
         """The rows whose identity is in ``pids``."""

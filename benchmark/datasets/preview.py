@@ -1,4 +1,8 @@
-"""A picture of a data set: RGB and depth crops of a few identities side by side."""
+"""A picture of a data set: RGB and depth crops of a few identities side by side.
+
+Where frames carry them, the depth panels show the person mask's outline and the
+skeleton's known joints (what Eigen-depth uses).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,26 @@ def depth_colours(depth: np.ndarray, cmap: str = "turbo") -> np.ndarray:
     return np.where(valid[..., None], colours, 0.0)
 
 
+def joint_pixels(joints: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """(k, 2) crop pixels (u, v) of joints (k, 3) in metres (Y up) seen with ``intrinsics``."""
+    fx, fy, cx, cy = intrinsics
+    return np.column_stack([cx + fx * joints[:, 0] / joints[:, 2],
+                            cy - fy * joints[:, 1] / joints[:, 2]])
+
+
+def draw_geometry(ax, frames: PairedFrames, index: int) -> None:
+    """The person mask's outline and the known joints on a depth panel, where present."""
+    if frames.masks is not None:
+        ax.contour(np.asarray(frames.masks[index]) > 0, levels=[0.5], colors="white",
+                   linewidths=0.5)
+    if frames.skeletons is not None and frames.intrinsics is not None:
+        joints = np.asarray(frames.skeletons[index])
+        known = ~np.isnan(joints).any(axis=1)
+        if known.any():
+            u, v = joint_pixels(joints[known], np.asarray(frames.intrinsics[index])).T
+            ax.plot(u, v, "o", color="white", markersize=1.5, markeredgewidth=0)
+
+
 def save_preview(frames: PairedFrames, path: str | Path, identities: int = 6,
                  per_identity: int = 2) -> Path:
     """Write a PNG grid: one row per identity, ``per_identity`` RGB/depth pairs each.
@@ -49,6 +73,7 @@ def save_preview(frames: PairedFrames, path: str | Path, identities: int = 6,
             rgb_ax.imshow(np.asarray(frames.rgb[index]), interpolation="nearest")
             depth_ax.imshow(depth_colours(np.asarray(frames.depth[index])),
                             interpolation="nearest")
+            draw_geometry(depth_ax, frames, index)
             if row == 0:
                 rgb_ax.set_title("RGB", fontsize=7)
                 depth_ax.set_title("depth", fontsize=7)

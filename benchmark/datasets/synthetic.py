@@ -26,6 +26,7 @@ from benchmark.datasets import synthetic_scene as sc
 from benchmark.datasets import synthetic_sensor as ss
 from benchmark.datasets.base import Dataset, register_dataset
 from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.synthetic_geometry import depth_geometry
 from benchmark.datasets.synthetic_render import Surface, albedo, render_parts
 from benchmark.errors import ConfigError
 
@@ -114,6 +115,8 @@ class Recording:
     sequences: np.ndarray
     rgb_mask: np.ndarray
     depth_mask: np.ndarray
+    intrinsics: np.ndarray
+    skeletons: np.ndarray
 
 
 def instances(options: SyntheticOptions) -> list[Instance]:
@@ -150,18 +153,21 @@ def record(instance: Instance, room_list: list[sc.Room], options: SyntheticOptio
     noise_rng = np.random.default_rng([*key, 5])
     counts = [len(c) for c in np.array_split(np.arange(options.frames_per_identity),
                                              options.sequences)]
-    parts = []
+    parts, geometry = [], []
     for s, count in enumerate(counts):
         views = sc.sample_walk(instance.body, room_list[s], count, walk_rng, options.time_offset)
         for start in range(0, count, BATCH):
             batch = views.select(slice(start, start + BATCH))
             parts.append(render_views(instance.body, instance.outfit, room_list[s], batch,
                                       size, noise_rng, options.background == "room"))
+            geometry.append(depth_geometry(instance.body, room_list[s], batch, size))
     return Recording(
         rgb=np.concatenate([p[0] for p in parts]), depth=np.concatenate([p[1] for p in parts]),
         sequences=np.repeat(np.arange(options.sequences), counts),
         rgb_mask=np.concatenate([p[2] for p in parts]),
-        depth_mask=np.concatenate([p[3] for p in parts]))
+        depth_mask=np.concatenate([p[3] for p in parts]),
+        intrinsics=np.concatenate([g[0] for g in geometry]),
+        skeletons=np.concatenate([g[1] for g in geometry]))
 
 
 def render_views(body: sb.Body, outfit: sb.Outfit, room: sc.Room, views: sc.Views,
@@ -241,7 +247,10 @@ def generate(options: SyntheticOptions, size: tuple[int, int]) -> PairedFrames:
         sequences=np.concatenate([r.sequences for _, r in recordings]).astype(np.int64),
         frames=np.arange(len(pids), dtype=np.int64),
         rgb=np.concatenate([r.rgb for _, r in recordings]),
-        depth=np.concatenate([r.depth for _, r in recordings]))
+        depth=np.concatenate([r.depth for _, r in recordings]),
+        masks=np.concatenate([r.depth_mask for _, r in recordings]).astype(np.uint8),
+        skeletons=np.concatenate([r.skeletons for _, r in recordings]),
+        intrinsics=np.concatenate([r.intrinsics for _, r in recordings]))
 
 
 @register_dataset("synthetic")
@@ -250,7 +259,7 @@ class SyntheticDataset(Dataset):
 
     Options = SyntheticOptions
     split_sizes = None
-    preprocess_version = 2
+    preprocess_version = 3  # 3: adds the person masks, skeletons and intrinsics
 
     def build(self, size: tuple[int, int]) -> PairedFrames:
         h, w = (int(v) for v in size)

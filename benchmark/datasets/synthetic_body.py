@@ -175,16 +175,7 @@ def body_parts(body: Body, outfit: Outfit, phase: np.ndarray, yaw: np.ndarray
     turn = _rot_y(yaw)
     lean = _rot_x(np.full(n, body.lean))
     upper_rot = turn @ lean
-
-    legs = {}
-    for side, offset in (("l", 0.0), ("r", np.pi)):
-        swing = body.stride * np.sin(phase + offset)
-        knee_bend = (0.1 + 0.9 * np.clip(np.cos(phase + offset), 0, None) ** 2) \
-            * body.stride / 0.4
-        legs[side] = (swing, swing - knee_bend)
-    drop = np.max([segment * (np.cos(s) + np.cos(k)) for s, k in legs.values()], axis=0)
-    pelvis_y = ankle_h + drop
-    pelvis = np.stack([np.zeros(n), pelvis_y, np.zeros(n)], 1)
+    legs, pelvis = _legs_and_pelvis(body, phase)
 
     def upper(x: float, y: float, z: float) -> np.ndarray:
         """A point of the upright upper body relative to the hip centre, leaned."""
@@ -267,6 +258,62 @@ def body_parts(body: Body, outfit: Outfit, phase: np.ndarray, yaw: np.ndarray
             parts.append(Part(label, kind, a, axes=np.asarray(geo["axes"], float),
                               rotation=rotation))
     return parts
+
+
+def _legs_and_pelvis(body: Body, phase: np.ndarray
+                     ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Thigh and shin angles of each leg and the (F, 3) hip centre at gait ``phase``:
+    the pelvis height follows the lower foot."""
+    h = body.height
+    ankle_h, segment = 0.045 * h, (body.leg * h - 0.045 * h) / 2.0
+    legs = {}
+    for side, offset in (("l", 0.0), ("r", np.pi)):
+        swing = body.stride * np.sin(phase + offset)
+        knee_bend = (0.1 + 0.9 * np.clip(np.cos(phase + offset), 0, None) ** 2) \
+            * body.stride / 0.4
+        legs[side] = (swing, swing - knee_bend)
+    drop = np.max([segment * (np.cos(s) + np.cos(k)) for s, k in legs.values()], axis=0)
+    pelvis_y = ankle_h + drop
+    n = len(phase)
+    return legs, np.stack([np.zeros(n), pelvis_y, np.zeros(n)], 1)
+
+
+KINECT_JOINTS = 20
+HIP_CENTER, SPINE, SHOULDER_CENTER, HEAD_JOINT = 0, 1, 2, 3
+SHOULDER_RIGHT, SHOULDER_LEFT, HIP_RIGHT, HIP_LEFT = 4, 8, 12, 16
+
+
+def torso_joints(body: Body, phase: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """(F, 20, 3) Kinect v1 joints in the body frame (metres, y up), NaN where not modelled.
+
+    Given: hip centre, spine, shoulder centre, head, both shoulders and both hips, at the
+    positions :func:`body_parts` draws them. Like Kinect's tracker, which assumes a person
+    facing the camera, the "right" shoulder (hip) is the one at the smaller x.
+    """
+    phase, yaw = np.asarray(phase, float), np.asarray(yaw, float)
+    n, h = len(phase), body.height
+    pelvis = _legs_and_pelvis(body, phase)[1]
+    lean = _rot_x(np.full(n, body.lean))
+    torso_h = (body.shoulder_level - body.leg) * h
+
+    def upper(x: float, y: float) -> np.ndarray:
+        return pelvis + (lean @ np.array([x, y, 0.0]))
+
+    joints = np.full((n, KINECT_JOINTS, 3), np.nan)
+    joints[:, HIP_CENTER] = pelvis
+    joints[:, SPINE] = upper(0.0, 0.5 * torso_h)
+    joints[:, SHOULDER_CENTER] = upper(0.0, torso_h)
+    joints[:, HEAD_JOINT] = upper(0.0, (0.932 - body.leg) * h)
+    shoulders = np.stack([upper(-body.shoulder, torso_h), upper(body.shoulder, torso_h)], 1)
+    hips = np.stack([pelvis + np.array([s * 0.55 * body.hip, 0.0, 0.0]) for s in (-1, 1)], 1)
+    joints = np.einsum("nij,nkj->nki", _rot_y(yaw), joints)
+    for pair, (right, left) in ((shoulders, (SHOULDER_RIGHT, SHOULDER_LEFT)),
+                                (hips, (HIP_RIGHT, HIP_LEFT))):
+        turned = np.einsum("nij,nkj->nki", _rot_y(yaw), pair)
+        order = np.argsort(turned[:, :, 0], axis=1)
+        turned = np.take_along_axis(turned, order[:, :, None], axis=1)
+        joints[:, right], joints[:, left] = turned[:, 0], turned[:, 1]
+    return joints
 
 
 def _sagittal(angle: np.ndarray) -> np.ndarray:
