@@ -271,8 +271,8 @@ def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = Non
             row = [MODALITY_TITLES[key[3]], key[1]]
         else:
             lines = table[(table.approach == key[0]) & (table.method == key[2])]
-            label = key[0] + (" (reported)" if (lines.source.str.startswith("reported")).all()
-                              else "")
+            reported = lines.source.str.startswith("reported").all()
+            label = key[0] + (" (reported by [16])" if reported else "")
             row = [label]
         for query, gallery in settings:
             line = lines.iloc[0] if query is None else \

@@ -267,7 +267,9 @@ def test_biwi_folds_are_the_authors_splits():
         assert fold.val.tolist() == sorted(split["val"])
         assert fold.test.tolist() == sorted(split["query"]) == sorted(split["gallery"])
         assert (len(fold.train), len(fold.val), len(fold.test)) == dataset.split_sizes
-    with pytest.raises(ConfigError, match="5 splits"):
+    with pytest.raises(ConfigError, match=r"0\.\.4 \(the authors published 5\)"):
+        get_dataset("biwi", splits=[0, 5])
+    with pytest.raises(ConfigError, match="names 5"):
         dataset.folds(all_identities(78), 6, seed=0)
 
 

@@ -146,6 +146,9 @@ class RealDataset(Dataset):
         Train and val are the split's ``train``/``val``; test is its ``query`` (equal to
         ``gallery``). ``seed`` is unused: the folds are fixed.
         """
+        if not 1 <= n_folds <= len(self.options.splits):
+            raise ConfigError(f"{self.name}: {n_folds} folds asked, but splits = "
+                              f"{list(self.options.splits)} names {len(self.options.splits)}")
         return authors_folds(self.authors_name, frames.pids, self.options.splits[:n_folds])
 
     def fold_limit(self) -> int:
