@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,15 +45,12 @@ from methods.engine import (
     TripletEngine,
     autocast_enabled,
     float32_precision,
-    load_checkpoint,
-    require_checkpoint_space,
-    save_checkpoint,
-    seeded,
 )
 from methods.fixed_outputs import FixedOutputs, FixedStagePipeline, weights_key
 from methods.host_crops import HostCropPipeline
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
+from methods.trained import load_or_train
 from methods.validation import VALIDATIONS, Validation
 
 ARTIFACT_KIND = "deep-network"
@@ -371,10 +370,18 @@ def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
 
 def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validation,
                    settings: tuple[tuple[str, str], ...], batch_size: int = 256,
-                   amp: bool = False) -> float:
-    """Mean validation mAP of ``network`` over ``settings`` (see :mod:`methods.validation`)."""
+                   amp: bool = False, forward: Callable[..., torch.Tensor] | None = None
+                   ) -> float:
+    """Mean validation mAP of ``network`` over ``settings`` (see :mod:`methods.validation`);
+    ``forward(network, inputs, modality)`` embeds a batch (default: the first output)."""
     images = validation.val
-    embeddings = {m: embed_images(network, pipeline, images.images(m), m, batch_size, amp)
+
+    def embedded(m: str) -> np.ndarray:
+        of = None if forward is None else functools.partial(_forward_modality, forward,
+                                                            modality=m)
+        return embed_images(network, pipeline, images.images(m), m, batch_size, amp, of)
+
+    embeddings = {m: embedded(m)
                   for m in dict.fromkeys(mod for setting in settings for mod in setting)}
     return float(np.mean(validation.scores(embeddings, settings)))
 
@@ -395,78 +402,13 @@ def artifact_key(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
             "crop_size": list(train.image_size)}
 
 
-def _engine_class(loss: str) -> type[Engine]:
-    if loss == "softmax":
-        return SoftmaxEngine
-    if loss == "triplet":
-        return TripletEngine
-    raise ConfigError(f"unknown loss {loss!r}; expected 'softmax' or 'triplet'")
-
-
-def _new_network(spec: NetworkSpec, options: DeepOptions, num_classes: int,
-                 pretrained: str) -> ReidNetwork:
-    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
-    network = build_network(options.arch, spec.loss, num_classes=num_classes,
-                            embedding_dim=options.embedding_dim, dropout=options.dropout,
-                            in_channels=channels, pretrained=pretrained)
-    network.fix_stages_before(options.train_from)
-    return network
-
-
 def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
                   val: PairedFrames, context: TaskContext, seed: int | None = None
                   ) -> tuple[ReidNetwork, Path]:
-    """The network of ``spec`` trained on ``train`` (selected on ``val``), and its file.
-
-    Loaded from the artifact store when a network with the same key (spec, options,
-    frames of both sets, seed) exists; trained and stored there otherwise. ``seed``
-    defaults to ``context.seed``. The network is returned in eval mode on
-    ``context.device``.
-    """
-    seed = context.seed if seed is None else seed
-    key = artifact_key(spec, options, train, val, seed)
-    folder = context.artifact_dir(ARTIFACT_KIND, key)
-    path = folder / CHECKPOINT_NAME
-    samples = SampleSet.of(train, spec.modalities)
-    device = context.device
-    if path.is_file():
-        state, meta = load_checkpoint(path)
-        network = _new_network(spec, options, int(meta["num_classes"]), "none")
-        network.load_state_dict(state)
-        remember_fixed_outputs(network, options, context)
-        return network.to(device).eval(), path
-
-    threads = torch.get_num_threads()
-    if options.num_threads > 0:
-        torch.set_num_threads(options.num_threads)
-    try:
-        with seeded(seed, device):
-            network = _new_network(spec, options, samples.num_classes, options.pretrained)
-            require_checkpoint_space(path, network)
-            remember_fixed_outputs(network, options, context)
-            amp = options.autocast(device)
-            validation = Validation(val, options.validation, seed)
-            eval_pipeline = network_pipeline(spec, options, network, device, evaluation=True)
-
-            def validate(model: nn.Module) -> float:
-                return validation_map(model, eval_pipeline, validation, spec.settings,
-                                      options.eval_batch_size, amp)
-
-            engine_cls = _engine_class(spec.loss)
-            extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
-            engine = engine_cls(network, samples,
-                                network_pipeline(spec, options, network, device,
-                                                 stored=stored_crops_for(options, context)),
-                                train_config(spec, options),
-                                seed=seed, validate=validate, quiet=context.quiet,
-                                **extra)
-            result = engine.fit()
-    finally:
-        torch.set_num_threads(threads)
-    meta = {"key": key, "num_classes": samples.num_classes, "result": result.to_dict()}
-    save_checkpoint(path, engine.model, meta)
-    save_fixed_outputs(engine.model)
-    return engine.model.eval(), path
+    """The network of the built-in method of ``spec`` trained on ``train`` (selected on
+    ``val``), and its file; see :meth:`DeepMethod.train_or_load`."""
+    method = method_of(spec)(context, **dataclasses.asdict(options))
+    return method.train_or_load(train, val, seed)
 
 
 def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[str, Any],
@@ -494,22 +436,113 @@ def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[st
                          seed=context.seed_of(f"resnet-{modality}-{loss}"))
 
 
-class DeepMatcher(Matcher):
-    """A matcher around one trained :class:`ReidNetwork`; Euclidean distance of embeddings."""
+class DeepMethod(Matcher):
+    """A matcher around one trained network; Euclidean distance of its embeddings.
+
+    A deep method says what is particular to it in a few hooks; training-or-loading
+    (:func:`methods.trained.load_or_train`: artifact key, lock, seeds, checkpoint),
+    epochs, model selection on the validation identities and the fixed-stage store
+    live beneath it, once.
+
+    Hooks a method sets or overrides:
+        spec: training modalities and input layout (its ``loss`` names the recipe in
+            the artifact key).
+        engine: the :class:`~methods.engine.Engine` subclass whose ``compute_loss`` is
+            one training step's loss.
+        build_network: the network, given the class count and the trunk's weights.
+        train_config: optimiser, schedule and sampler (:class:`TrainConfig`).
+        engine_options: extra keyword arguments of ``engine`` (e.g. a margin).
+        forward: the embedding of a batch of one modality (default: the network's
+            first output).
+    """
 
     option_group = "deep"
     Options = DeepOptions
     spec: ClassVar[NetworkSpec]
+    engine: ClassVar[type[Engine]] = Engine
+    artifact_kind: ClassVar[str] = ARTIFACT_KIND
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         super().__init__(context, **options)
         self.network: ReidNetwork | None = None
         self.checkpoint: Path | None = None
 
-    def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMatcher:
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        """A new network with ``num_classes`` identities and trunk weights ``pretrained``."""
+        raise NotImplementedError
+
+    def train_config(self) -> TrainConfig:
+        """The engine settings of this method's training."""
+        return train_config(self.spec, self.options)
+
+    def engine_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of :attr:`engine`."""
+        return {}
+
+    def forward(self, network: nn.Module, inputs: torch.Tensor, modality: str
+                ) -> torch.Tensor:
+        """The (b, d) embeddings of a batch of ``modality`` inputs."""
+        return network(inputs)[0]
+
+    def artifact_key(self, train: PairedFrames, val: PairedFrames, seed: int
+                     ) -> dict[str, Any]:
+        """Everything that decides the trained network's weights."""
+        return artifact_key(self.spec, self.options, train, val, seed)
+
+    def pipeline(self, network: ReidNetwork, evaluation: bool = False) -> Pipeline:
+        """The input pipeline feeding ``network`` (evaluation: validation and test)."""
+        stored = None if evaluation else stored_crops_for(self.options, self.context)
+        return network_pipeline(self.spec, self.options, network, self.context.device,
+                                evaluation, stored)
+
+    def _network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        network = self.build_network(num_classes, pretrained)
+        network.fix_stages_before(self.options.train_from)
+        return network
+
+    def train_or_load(self, train: PairedFrames, val: PairedFrames, seed: int | None = None
+                      ) -> tuple[ReidNetwork, Path]:
+        """The network trained on ``train`` (selected on ``val``) and its file, loaded
+        from the artifact store when one with the same key exists. ``seed`` defaults to
+        the task's. The network is returned in eval mode on the task's device."""
+        options, context = self.options, self.context
+        seed = context.seed if seed is None else seed
+        key = self.artifact_key(train, val, seed)
+        samples = SampleSet.of(train, self.spec.modalities)
+
+        def build(meta: dict[str, Any] | None) -> ReidNetwork:
+            if meta is not None:
+                return self._network(int(meta["num_classes"]), "none")
+            return self._network(samples.num_classes, options.pretrained)
+
+        def fit(network: ReidNetwork) -> tuple[nn.Module, dict[str, Any]]:
+            remember_fixed_outputs(network, options, context)
+            amp = options.autocast(context.device)
+            validation = Validation(val, options.validation, seed)
+            eval_pipeline = self.pipeline(network, evaluation=True)
+
+            def validate(model: nn.Module) -> float:
+                return validation_map(model, eval_pipeline, validation, self.spec.settings,
+                                      options.eval_batch_size, amp, self.forward)
+
+            engine = self.engine(network, samples, self.pipeline(network),
+                                 self.train_config(), seed=seed, validate=validate,
+                                 quiet=context.quiet, **self.engine_options())
+            result = engine.fit()
+            return engine.model, {"key": key, "num_classes": samples.num_classes,
+                                  "result": result.to_dict()}
+
+        folder = context.artifact_dir(self.artifact_kind, key)
+        network, path = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
+                                      context.device, options.num_threads)
+        if network.fixed_outputs is None:
+            remember_fixed_outputs(network, options, context)
+        save_fixed_outputs(network)
+        return network.to(context.device).eval(), path
+
+    def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMethod:
         with self.options.precision():
-            self.network, self.checkpoint = train_or_load(self.spec, self.options, train,
-                                                          val, self.context)
+            self.network, self.checkpoint = self.train_or_load(train, val)
         return self
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
@@ -519,20 +552,66 @@ class DeepMatcher(Matcher):
             raise ValueError(f"{self.name} embeds {self.spec.modalities} images, "
                              f"not {modality!r}")
         device = self.context.device
-        pipeline = network_pipeline(self.spec, self.options, self.network, device,
-                                    evaluation=True)
         with self.options.precision():
-            embeddings = embed_images(self.network, pipeline, images, modality,
-                                      self.options.eval_batch_size,
-                                      amp=self.options.autocast(device))
+            embeddings = embed_images(self.network, self.pipeline(self.network, True),
+                                      images, modality, self.options.eval_batch_size,
+                                      amp=self.options.autocast(device),
+                                      forward=self._forward_of(modality))
         save_fixed_outputs(self.network)
         return embeddings
 
+    def _forward_of(self, modality: str) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+        return functools.partial(_forward_modality, self.forward, modality=modality)
 
-def _single_modal(modality: str, loss: str) -> type[DeepMatcher]:
+
+def _forward_modality(forward: Callable[..., torch.Tensor], network: nn.Module,
+                      inputs: torch.Tensor, modality: str) -> torch.Tensor:
+    return forward(network, inputs, modality)
+
+
+class SoftmaxNetwork(DeepMethod):
+    """A :class:`ReidNetwork` with a softmax head, trained by identity classification."""
+
+    engine = SoftmaxEngine
+
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        return new_network(self.spec, self.options, "softmax", num_classes, pretrained)
+
+
+class TripletNetwork(DeepMethod):
+    """A :class:`ReidNetwork` with a triplet head, trained with the batch-hard triplet loss."""
+
+    engine = TripletEngine
+
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        return new_network(self.spec, self.options, "triplet", num_classes, pretrained)
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"margin": self.options.triplet_margin}
+
+
+def new_network(spec: NetworkSpec, options: DeepOptions, head: str, num_classes: int,
+                pretrained: str) -> ReidNetwork:
+    """The open-reid network of ``head`` for ``spec``'s input layout and ``options``."""
+    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
+    return build_network(options.arch, head, num_classes=num_classes,
+                         embedding_dim=options.embedding_dim, dropout=options.dropout,
+                         in_channels=channels, pretrained=pretrained)
+
+
+def method_of(spec: NetworkSpec) -> type[DeepMethod]:
+    """The built-in method class training ``spec``'s network."""
+    for cls in (*SINGLE_MODAL.values(), ZeroPadding, OneStream):
+        if cls.spec == spec:
+            return cls
+    raise ConfigError(f"no built-in deep method trains {spec}")
+
+
+def _single_modal(modality: str, loss: str) -> type[DeepMethod]:
     settings = RGB_ONLY if modality == "rgb" else DEPTH_ONLY
+    base = SoftmaxNetwork if loss == "softmax" else TripletNetwork
 
-    class SingleModal(DeepMatcher):
+    class SingleModal(base):  # type: ignore[valid-type,misc]
         summary = f"ResNet on {modality} images, {loss} loss, 128-d embedding (step I)"
         spec = NetworkSpec((modality,), loss)
 
@@ -546,10 +625,12 @@ ResnetRgbSoftmax = _single_modal("rgb", "softmax")
 ResnetRgbTriplet = _single_modal("rgb", "triplet")
 ResnetDepthSoftmax = _single_modal("depth", "softmax")
 ResnetDepthTriplet = _single_modal("depth", "triplet")
+SINGLE_MODAL = {cls.name: cls for cls in (ResnetRgbSoftmax, ResnetRgbTriplet,
+                                          ResnetDepthSoftmax, ResnetDepthTriplet)}
 
 
 @register("zero-padding")
-class ZeroPadding(DeepMatcher):
+class ZeroPadding(SoftmaxNetwork):
     """Wu et al.'s zero-padding network: grey RGB and grey depth in separate input channels."""
 
     summary = "zero-padding network (Wu et al. 2017): one ResNet, softmax over both modalities"
@@ -558,7 +639,7 @@ class ZeroPadding(DeepMatcher):
 
 
 @register("one-stream")
-class OneStream(DeepMatcher):
+class OneStream(SoftmaxNetwork):
     """One network shared by both modalities, 3-channel inputs, identity softmax."""
 
     summary = "one-stream network (Wu et al. 2017): one shared ResNet, softmax, both modalities"

@@ -59,15 +59,10 @@ from methods.distillation_parts import (
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import (
-    TrainConfig,
-    load_checkpoint,
-    require_checkpoint_space,
-    save_checkpoint,
-    seeded,
-)
+from methods.engine import TrainConfig
 from methods.networks import ReidNetwork
 from methods.registry import register
+from methods.trained import load_or_train, torch_threads
 from methods.validation import Validation
 
 ARTIFACT_KIND = "distillation-network"
@@ -227,9 +222,6 @@ class Distillation(Matcher):
             self.source, self.loss, deep, train, val, step1_context)
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.freeze_from)
-        student = StudentNetwork(teacher, frozen_modules(teacher, module),
-                                 fixed_bn=options.frozen_bn == "fixed",
-                                 dropout=options.distill_dropout)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
         step1_key = artifact_key(NetworkSpec((self.source,), self.loss), deep, train, val,
@@ -238,18 +230,22 @@ class Distillation(Matcher):
         key = {"step1": step1_key, "source": self.source, "target": self.target,
                "distillation": {**own, "freeze_from": module}, "seed": seed,
                "learn_on": frames_fingerprint(learn_on)}
-        path = self.context.artifact_dir(ARTIFACT_KIND, key) / CHECKPOINT_NAME
-        if path.is_file():
-            state, _ = load_checkpoint(path)
-            student.load_state_dict(state)
-        else:
-            require_checkpoint_space(path, student)
-            result = self._train(student, learn_on, val, seed)
-            save_checkpoint(path, student, {"key": key, "frozen": student.frozen,
-                                            "trainable": student.trainable_names(),
-                                            "result": result})
+        threads = torch.get_num_threads()
+
+        def build(meta: dict[str, Any] | None) -> StudentNetwork:
+            return StudentNetwork(teacher, frozen_modules(teacher, module),
+                                  fixed_bn=options.frozen_bn == "fixed",
+                                  dropout=options.distill_dropout)
+
+        def fit(student: StudentNetwork) -> tuple[StudentNetwork, dict[str, Any]]:
+            result = self._train(student, learn_on, val, seed, threads)
+            return student, {"key": key, "frozen": student.frozen,
+                             "trainable": student.trainable_names(), "result": result}
+
+        folder = self.context.artifact_dir(ARTIFACT_KIND, key)
+        student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
+                                                 self.context.device, options.num_threads)
         self.student = student.to(self.context.device).eval()
-        self.checkpoint = path
         save_fixed_outputs(self.student)
         return self
 
@@ -265,32 +261,26 @@ class Distillation(Matcher):
                           "(TaskContext.first_fold_train)")
 
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
-               seed: int) -> dict[str, Any]:
+               seed: int, threads: int) -> dict[str, Any]:
+        """Train G (within :func:`~methods.trained.load_or_train`'s seeded block); F's
+        targets are computed with the caller's ``threads``, as G's validation is."""
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
         pipeline = network_pipeline(spec, options.deep(), student, device,
                                     stored=stored_crops_for(options, self.context))
         amp = options.autocast(device)
-        targets = torch.from_numpy(embed_images(self.teacher, pipeline,
-                                                train.images(self.source), self.source,
-                                                options.eval_batch_size, amp))
+        with torch_threads(threads):
+            targets = torch.from_numpy(embed_images(self.teacher, pipeline,
+                                                    train.images(self.source), self.source,
+                                                    options.eval_batch_size, amp))
         validate = CrossModalValidator(self.teacher, pipeline,
                                        Validation(val, options.validation, seed),
                                        self.source, self.target, options.eval_batch_size, amp)
-        threads = torch.get_num_threads()
-        if options.num_threads > 0:
-            torch.set_num_threads(options.num_threads)
-        try:
-            with seeded(seed, device):
-                engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                            pipeline, options.train_config(), seed=seed,
-                                            validate=validate, quiet=self.context.quiet,
-                                            targets=targets,
-                                            reduction=options.loss_reduction)
-                result = engine.fit()
-        finally:
-            torch.set_num_threads(threads)
-        return result.to_dict()
+        engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
+                                    pipeline, options.train_config(), seed=seed,
+                                    validate=validate, quiet=self.context.quiet,
+                                    targets=targets, reduction=options.loss_reduction)
+        return engine.fit().to_dict()
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
         if self.teacher is None or self.student is None:
