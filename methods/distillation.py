@@ -187,13 +187,9 @@ class Distillation(Matcher):
     source: ClassVar[str]
     target: ClassVar[str]
     loss: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]] = ()
-    pinned: ClassVar[dict[str, Any]] = {}
-    seed_method: ClassVar[str | None] = None
-    ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        super().__init__(context, **{**options, **self.pinned})
+        super().__init__(context, **options)
         self.teacher: ReidNetwork | None = None
         self.student: ReidNetwork | None = None
         self.checkpoint: Path | None = None
@@ -304,21 +300,21 @@ def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any]
     source, target = DIRECTIONS[direction]
     base = f"distill-{direction}-{loss}"
     step1 = f"resnet-{source}-{loss}"
-    attrs: dict[str, Any] = {
-        "source": source, "target": target, "loss": loss,
-        "requires": (step1, base) if suffix else (step1,),
-        "pinned": dict(pinned or {}), "seed_method": base if suffix else None,
-        "ablation": bool(suffix),
-        "summary": summary or f"cross-modal distillation: step I on {source} ({loss}), "
-                              f"G learns {target}",
-        "__doc__": f"Cross-modal distillation {source} -> {target}, {loss} step I"
-                   + (f"; ablation {suffix}" if suffix else "") + ".",
-    }
     title = "".join(p.capitalize() for p in f"{base}{suffix}".replace("-", " ").split())
-    cls = type(title, (Distillation,), attrs)
-    cls.__qualname__ = title
-    cls.__module__ = __name__
-    return register(base + suffix)(cls)
+
+    class Variant(Distillation):
+        __doc__ = (f"Cross-modal distillation {source} -> {target}, {loss} step I"
+                   + (f"; ablation {suffix}" if suffix else "") + ".")
+
+    Variant.source, Variant.target, Variant.loss = source, target, loss
+    Variant.requires = (step1, base) if suffix else (step1,)
+    Variant.pinned = dict(pinned or {})
+    Variant.seed_method = base if suffix else None
+    Variant.ablation = bool(suffix)
+    Variant.summary = summary or (f"cross-modal distillation: step I on {source} ({loss}), "
+                                  f"G learns {target}")
+    Variant.__name__ = Variant.__qualname__ = title
+    return register(base + suffix)(Variant)
 
 
 DistillDepth2rgbSoftmax = _variant("depth2rgb", "softmax")
