@@ -58,6 +58,11 @@ FIXED_OUTPUTS_KIND = "fixed-stage-outputs"
 ZERO_PADDING_EVAL = ("as-trained", "authors")
 TRIPLET_EPOCHS = ("identities", "images")
 CHECKPOINT_NAME = "network.pt"
+# The options only one recipe or input layout reads (DeepOptions' docstring).
+SOFTMAX_OPTIONS = ("softmax_lr", "softmax_batch_size", "lr_step_epochs", "dropout",
+                   "backbone_lr_mult")
+TRIPLET_OPTIONS = ("triplet_epoch", "triplet_lr", "triplet_p", "triplet_k", "triplet_margin")
+ZERO_PADDING_OPTIONS = ("zero_padding_channels", "zero_padding_eval")
 
 
 @dataclass(frozen=True)
@@ -215,9 +220,10 @@ class DeepOptions:
         """The TF32 switches of a task with these options (see ``tf32``)."""
         return float32_precision(self.amp, self.tf32)
 
-    def training_key(self) -> dict[str, Any]:
-        """The options that change the trained weights (the artifact key's part)."""
-        skip = {"eval_batch_size", "num_threads"}
+    def training_key(self, unread: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The options that change the trained weights (the artifact key's part), less
+        ``unread``: those the network's training never reads (another loss's recipe)."""
+        skip = {"eval_batch_size", "num_threads", *unread}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -395,9 +401,10 @@ def frames_fingerprint(frames: PairedFrames) -> str:
 
 
 def artifact_key(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
-                 val: PairedFrames, seed: int) -> dict[str, Any]:
-    """Everything that decides a trained network's weights."""
-    return {"spec": dataclasses.asdict(spec), "options": options.training_key(),
+                 val: PairedFrames, seed: int, unread: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Everything that decides a trained network's weights (``unread``: options its
+    training never reads, left out)."""
+    return {"spec": dataclasses.asdict(spec), "options": options.training_key(unread),
             "train": frames_fingerprint(train), "val": frames_fingerprint(val), "seed": seed,
             "crop_size": list(train.image_size)}
 
@@ -454,6 +461,8 @@ class DeepMethod(Matcher):
         engine_options: extra keyword arguments of ``engine`` (e.g. a margin).
         forward: the embedding of a batch of one modality (default: the network's
             first output).
+        unread_options: options its training never reads, kept out of the artifact
+            key so that changing them retrains nothing.
     """
 
     option_group = "deep"
@@ -461,6 +470,7 @@ class DeepMethod(Matcher):
     spec: ClassVar[NetworkSpec]
     engine: ClassVar[type[Engine]] = Engine
     artifact_kind: ClassVar[str] = ARTIFACT_KIND
+    unread_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         super().__init__(context, **options)
@@ -486,8 +496,12 @@ class DeepMethod(Matcher):
 
     def artifact_key(self, train: PairedFrames, val: PairedFrames, seed: int
                      ) -> dict[str, Any]:
-        """Everything that decides the trained network's weights."""
-        return artifact_key(self.spec, self.options, train, val, seed)
+        """Everything that decides the trained network's weights: options other than
+        :attr:`unread_options` (and the zero-padding ones for other layouts)."""
+        unread = self.unread_options
+        if self.spec.layout != "zero-padding":
+            unread += ZERO_PADDING_OPTIONS
+        return artifact_key(self.spec, self.options, train, val, seed, unread)
 
     def pipeline(self, network: ReidNetwork, evaluation: bool = False) -> Pipeline:
         """The input pipeline feeding ``network`` (evaluation: validation and test)."""
@@ -573,6 +587,7 @@ class SoftmaxNetwork(DeepMethod):
     """A :class:`ReidNetwork` with a softmax head, trained by identity classification."""
 
     engine = SoftmaxEngine
+    unread_options = TRIPLET_OPTIONS
 
     def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
         return new_network(self.spec, self.options, "softmax", num_classes, pretrained)
@@ -582,6 +597,7 @@ class TripletNetwork(DeepMethod):
     """A :class:`ReidNetwork` with a triplet head, trained with the batch-hard triplet loss."""
 
     engine = TripletEngine
+    unread_options = SOFTMAX_OPTIONS
 
     def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
         return new_network(self.spec, self.options, "triplet", num_classes, pretrained)

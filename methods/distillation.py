@@ -37,11 +37,11 @@ from methods.context import TaskContext
 from methods.deep import (
     DeepOptions,
     NetworkSpec,
-    artifact_key,
     check_cacheable,
     check_crop_source,
     engine_config,
     frames_fingerprint,
+    method_of,
     network_pipeline,
     save_fixed_outputs,
     stored_crops_for,
@@ -220,9 +220,11 @@ class Distillation(Matcher):
         module = resolve_freeze_point(teacher, options.freeze_from)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
-        step1_key = artifact_key(NetworkSpec((self.source,), self.loss), deep, train, val,
-                                 step1_seed)
-        own = {k: v for k, v in options.training_key().items() if k not in step1_key["options"]}
+        step1 = method_of(NetworkSpec((self.source,), self.loss))
+        step1_key = step1(step1_context, **dataclasses.asdict(deep)).artifact_key(
+            train, val, step1_seed)
+        shared = {f.name for f in dataclasses.fields(DeepOptions)}
+        own = {k: v for k, v in options.training_key().items() if k not in shared}
         key = {"step1": step1_key, "source": self.source, "target": self.target,
                "distillation": {**own, "freeze_from": module}, "seed": seed,
                "learn_on": frames_fingerprint(learn_on)}
