@@ -43,9 +43,8 @@ from methods.deep import (
     frames_fingerprint,
     method_of,
     network_pipeline,
-    save_fixed_outputs,
+    save_store,
     stored_crops_for,
-    train_or_load_step1,
 )
 from methods.deep_data import SampleSet, embed_images
 from methods.distillation_parts import (
@@ -60,6 +59,7 @@ from methods.distillation_parts import (
     resolve_freeze_point,
 )
 from methods.engine import TrainConfig
+from methods.fixed_outputs import FixedOutputs
 from methods.networks import ReidNetwork
 from methods.registry import register
 from methods.trained import load_or_train, torch_threads
@@ -194,6 +194,7 @@ class Distillation(Matcher):
         self.student: ReidNetwork | None = None
         self.checkpoint: Path | None = None
         self.teacher_checkpoint: Path | None = None
+        self.store: FixedOutputs | None = None
 
     @classmethod
     def step1_method(cls) -> str:
@@ -214,15 +215,15 @@ class Distillation(Matcher):
         deep = options.deep()
         step1_seed = self.context.seed_of(self.step1_method())
         step1_context = dataclasses.replace(self.context, seed=step1_seed)
-        teacher, self.teacher_checkpoint = train_or_load_step1(
-            self.source, self.loss, deep, train, val, step1_context)
+        step1 = method_of(NetworkSpec((self.source,), self.loss))(
+            step1_context, **dataclasses.asdict(deep))
+        teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
+        self.store = step1.store
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.freeze_from)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
-        step1 = method_of(NetworkSpec((self.source,), self.loss))
-        step1_key = step1(step1_context, **dataclasses.asdict(deep)).artifact_key(
-            train, val, step1_seed)
+        step1_key = step1.artifact_key(train, val, step1_seed)
         shared = {f.name for f in dataclasses.fields(DeepOptions)}
         own = {k: v for k, v in options.training_key().items() if k not in shared}
         key = {"step1": step1_key, "source": self.source, "target": self.target,
@@ -244,7 +245,7 @@ class Distillation(Matcher):
         student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
                                                  self.context.device, options.num_threads)
         self.student = student.to(self.context.device).eval()
-        save_fixed_outputs(self.student)
+        save_store(self.store)
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
@@ -265,7 +266,8 @@ class Distillation(Matcher):
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
         pipeline = network_pipeline(spec, options.deep(), student, device,
-                                    stored=stored_crops_for(options, self.context))
+                                    stored=stored_crops_for(options, self.context),
+                                    store=self.store)
         amp = options.autocast(device)
         with torch_threads(threads):
             targets = torch.from_numpy(embed_images(self.teacher, pipeline,
@@ -288,12 +290,12 @@ class Distillation(Matcher):
         network = self.teacher if modality == self.source else self.student
         device = self.context.device
         pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
-                                    network, device)
+                                    network, device, store=self.store)
         with self.options.precision():
             embeddings = embed_images(network, pipeline, images, modality,
                                       self.options.eval_batch_size,
                                       amp=self.options.autocast(device))
-        save_fixed_outputs(network)
+        save_store(self.store)
         return embeddings
 
 
