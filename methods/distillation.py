@@ -41,7 +41,6 @@ from methods.deep import (
     check_crop_source,
     engine_config,
     frames_fingerprint,
-    method_of,
     network_pipeline,
     save_store,
     stored_crops_for,
@@ -61,7 +60,7 @@ from methods.distillation_parts import (
 from methods.engine import TrainConfig
 from methods.fixed_outputs import FixedOutputs
 from methods.networks import ReidNetwork
-from methods.registry import register
+from methods.registry import get_method, register
 from methods.trained import load_or_train, torch_threads
 from methods.validation import Validation
 
@@ -198,7 +197,8 @@ class Distillation(Matcher):
 
     @classmethod
     def step1_method(cls) -> str:
-        return f"resnet-{cls.source}-{cls.loss}"
+        """The method whose network is F: the first of :attr:`requires`."""
+        return cls.requires[0]
 
     def training_seed(self) -> int:
         """The seed of G's training: this task's, or the base method's for an ablation."""
@@ -215,8 +215,7 @@ class Distillation(Matcher):
         deep = options.deep()
         step1_seed = self.context.seed_of(self.step1_method())
         step1_context = dataclasses.replace(self.context, seed=step1_seed)
-        step1 = method_of(NetworkSpec((self.source,), self.loss))(
-            step1_context, **dataclasses.asdict(deep))
+        step1 = get_method(self.step1_method())(step1_context, **dataclasses.asdict(deep))
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
         self.store = step1.store
         self.teacher = freeze_teacher(teacher)
