@@ -13,8 +13,9 @@ Deep methods (one trained network per fold, trained or loaded once):
     build_network, Backbone.
 Training steps and recipes:
     Engine (override ``compute_loss``; ``learning_rate`` and ``make_sampler`` for another
-    schedule or batch composition), TrainConfig, engine_config, Augmentation, Batch,
-    SampleSet, MODALITY_CODES.
+    schedule or batch composition), TrainConfig, engine_config (a recipe with the
+    ``[options.deep]`` numerics), schedule_and_selection, softmax_recipe, triplet_recipe,
+    Augmentation, Batch, SampleSet, MODALITY_CODES.
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.
@@ -32,6 +33,9 @@ from methods.deep import (
     SoftmaxNetwork,
     TripletNetwork,
     engine_config,
+    schedule_and_selection,
+    softmax_recipe,
+    triplet_recipe,
 )
 from methods.deep_data import MODALITY_CODES, Batch, SampleSet
 from methods.engine import Engine, TrainConfig
@@ -50,5 +54,6 @@ __all__ = [
     "Matcher", "NetworkSpec", "RandomBatches", "ReidNetwork", "SampleSet",
     "SoftmaxNetwork", "TaskContext", "TrainConfig", "TripletNetwork",
     "batch_hard_triplet_loss", "build_network", "engine_config", "pairwise_distances",
-    "register", "weighted_regularized_triplet_loss",
+    "register", "schedule_and_selection", "softmax_recipe", "triplet_recipe",
+    "weighted_regularized_triplet_loss",
 ]

@@ -354,23 +354,37 @@ def engine_config(options: DeepOptions, **recipe: Any) -> TrainConfig:
     return TrainConfig(amp=options.amp, tf32=options.tf32, **recipe)
 
 
-def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
-    """The engine settings of ``spec``'s loss."""
-    common = {
-        "epochs": options.epochs, "weight_decay": options.weight_decay,
-        "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
-        "patience": options.patience,
-        "augmentation": Augmentation(options.augment, options.flip, options.random_erasing),
-    }
-    if spec.loss == "triplet":
-        return engine_config(options, optimizer="adam", lr=options.triplet_lr, lr_step=0,
-                             sampler="identity", p=options.triplet_p, k=options.triplet_k,
-                             identity_epochs=options.triplet_epoch == "identities",
-                             **common)
+def schedule_and_selection(options: DeepOptions) -> dict[str, Any]:
+    """The engine settings every ``[options.deep]`` recipe shares: epochs, weight decay,
+    validation schedule, patience and augmentation."""
+    return {"epochs": options.epochs, "weight_decay": options.weight_decay,
+            "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
+            "patience": options.patience,
+            "augmentation": Augmentation(options.augment, options.flip,
+                                         options.random_erasing)}
+
+
+def softmax_recipe(options: DeepOptions) -> TrainConfig:
+    """Identity classification: SGD with Nesterov momentum, rate x0.1 every
+    ``lr_step_epochs``, shuffled batches."""
     mult = options.backbone_lr_mult if options.pretrained != "none" else 1.0
     return engine_config(options, optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
                          backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
-                         sampler="random", batch_size=options.softmax_batch_size, **common)
+                         sampler="random", batch_size=options.softmax_batch_size,
+                         **schedule_and_selection(options))
+
+
+def triplet_recipe(options: DeepOptions) -> TrainConfig:
+    """Batch-hard triplet: Adam at a constant rate, P x K batches."""
+    return engine_config(options, optimizer="adam", lr=options.triplet_lr, lr_step=0,
+                         sampler="identity", p=options.triplet_p, k=options.triplet_k,
+                         identity_epochs=options.triplet_epoch == "identities",
+                         **schedule_and_selection(options))
+
+
+def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
+    """The engine settings of the built-in network of ``spec`` under ``options``."""
+    return method_of(spec)(**dataclasses.asdict(options)).train_config()
 
 
 def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validation,
@@ -456,7 +470,8 @@ class DeepMethod(Matcher):
         engine: the :class:`~methods.engine.Engine` subclass whose ``compute_loss`` is
             one training step's loss.
         build_network: the network, given the class count and the trunk's weights.
-        train_config: optimiser, schedule and sampler (:class:`TrainConfig`).
+        train_config: optimiser, schedule and sampler (:class:`TrainConfig`; the
+            built-in recipes: :func:`softmax_recipe`, :func:`triplet_recipe`).
         engine_options: extra keyword arguments of ``engine`` (e.g. a margin).
         forward: the embedding of a batch of one modality (default: the network's
             first output).
@@ -482,8 +497,8 @@ class DeepMethod(Matcher):
         raise NotImplementedError
 
     def train_config(self) -> TrainConfig:
-        """The engine settings of this method's training."""
-        return train_config(self.spec, self.options)
+        """The engine settings of this method's training (optimiser, schedule, batches)."""
+        raise NotImplementedError
 
     def engine_options(self) -> dict[str, Any]:
         """Extra keyword arguments of :attr:`engine`."""
@@ -593,6 +608,9 @@ class SoftmaxNetwork(DeepMethod):
     def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
         return new_network(self.spec, self.options, "softmax", num_classes, pretrained)
 
+    def train_config(self) -> TrainConfig:
+        return softmax_recipe(self.options)
+
 
 class TripletNetwork(DeepMethod):
     """A :class:`ReidNetwork` with a triplet head, trained with the batch-hard triplet loss."""
@@ -602,6 +620,9 @@ class TripletNetwork(DeepMethod):
 
     def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
         return new_network(self.spec, self.options, "triplet", num_classes, pretrained)
+
+    def train_config(self) -> TrainConfig:
+        return triplet_recipe(self.options)
 
     def engine_options(self) -> dict[str, Any]:
         return {"margin": self.options.triplet_margin}
