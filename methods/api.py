@@ -8,7 +8,8 @@ Matchers and registration:
     Matcher, register, CROSS_MODAL, RGB_ONLY, DEPTH_ONLY, TaskContext, ConfigError.
 Deep methods (one trained network per fold, trained or loaded once):
     DeepMethod (hooks: spec, engine, build_network, train_config, engine_options,
-    forward), SoftmaxNetwork, TripletNetwork, DeepOptions (the ``[options.deep]``
+    forward, unread_options; SOFTMAX_OPTIONS and TRIPLET_OPTIONS name each built-in
+    recipe's options), SoftmaxNetwork, TripletNetwork, DeepOptions (the ``[options.deep]``
     section; a plugin's own section subclasses it), NetworkSpec, ReidNetwork,
     build_network, Backbone.
 Training steps and recipes:
@@ -27,6 +28,8 @@ from methods.backbone import Backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep import (
+    SOFTMAX_OPTIONS,
+    TRIPLET_OPTIONS,
     DeepMethod,
     DeepOptions,
     NetworkSpec,
@@ -49,7 +52,8 @@ from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
 
 __all__ = [
-    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY", "Augmentation", "Backbone",
+    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY", "SOFTMAX_OPTIONS",
+    "TRIPLET_OPTIONS", "Augmentation", "Backbone",
     "Batch", "ConfigError", "DeepMethod", "DeepOptions", "Engine", "IdentityBatches",
     "Matcher", "NetworkSpec", "RandomBatches", "ReidNetwork", "SampleSet",
     "SoftmaxNetwork", "TaskContext", "TrainConfig", "TripletNetwork",

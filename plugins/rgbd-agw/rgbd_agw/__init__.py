@@ -123,6 +123,7 @@ class AGW(api.DeepMethod):
     Options = AGWOptions
     spec = api.NetworkSpec(("rgb", "depth"), "agw")
     engine = AGWEngine
+    unread_options = (*api.SOFTMAX_OPTIONS, *api.TRIPLET_OPTIONS, "epochs")
 
     def build_network(self, num_classes: int, pretrained: str) -> api.ReidNetwork:
         o = self.options
@@ -134,11 +135,9 @@ class AGW(api.DeepMethod):
 
     def train_config(self) -> api.TrainConfig:
         o = self.options
-        return api.engine_config(o, epochs=o.agw_epochs, optimizer="sgd", lr=o.agw_lr,
-                             momentum=0.9, weight_decay=5e-4, backbone_lr_mult=0.1,
-                             lr_step=0, batch_size=2 * o.agw_p * o.agw_k, patience=o.patience,
-                             eval_every=o.eval_every, eval_schedule=o.eval_schedule,
-                             augmentation=api.Augmentation(o.augment, o.flip, o.random_erasing))
+        shared = {**api.schedule_and_selection(o), "epochs": o.agw_epochs}
+        return api.engine_config(o, optimizer="sgd", lr=o.agw_lr, momentum=0.9, lr_step=0,
+                                 backbone_lr_mult=0.1, batch_size=2 * o.agw_p * o.agw_k, **shared)
 
     def engine_options(self) -> dict[str, Any]:
         return {"options": self.options}

@@ -91,3 +91,14 @@ def test_runs_through_the_benchmark_and_its_tables(tmp_path) -> None:
     assert run.returncode == 0, run.stderr
     table = next((tmp_path / "out" / "tables").rglob("table3_synthetic.csv")).read_text()
     assert "agw" in table.lower()
+
+
+def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
+    train, val = frames(4, 4, 0, 1), frames(2, 4, 10, 2)
+    context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
+
+    def key(**changed):
+        return rgbd_agw.AGW(context, **{**TINY, **changed}).artifact_key(train, val, 0)
+
+    assert key() == key(triplet_margin=0.1) == key(softmax_lr=0.5) == key(epochs=7)
+    assert key() != key(agw_lr=0.05) and key() != key(embedding_dim=64)
