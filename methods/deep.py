@@ -599,30 +599,32 @@ def _forward_modality(forward: Callable[..., torch.Tensor], network: nn.Module,
     return forward(network, inputs, modality)
 
 
-class SoftmaxNetwork(DeepMethod):
-    """A :class:`ReidNetwork` with a softmax head, trained by identity classification."""
+class OpenReidNetwork(DeepMethod):
+    """A :class:`ReidNetwork` with one of open-reid's heads (:data:`methods.networks.HEADS`),
+    trained by the recipe of that loss."""
 
-    engine = SoftmaxEngine
+    head: ClassVar[str]
+    recipe: ClassVar[Callable[[DeepOptions], TrainConfig]]
+
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        return new_network(self.spec, self.options, self.head, num_classes, pretrained)
+
+    def train_config(self) -> TrainConfig:
+        return type(self).recipe(self.options)
+
+
+class SoftmaxNetwork(OpenReidNetwork):
+    """Softmax head, trained by identity classification."""
+
+    head, recipe, engine = "softmax", softmax_recipe, SoftmaxEngine
     unread_options = TRIPLET_OPTIONS
 
-    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
-        return new_network(self.spec, self.options, "softmax", num_classes, pretrained)
 
-    def train_config(self) -> TrainConfig:
-        return softmax_recipe(self.options)
+class TripletNetwork(OpenReidNetwork):
+    """Triplet head, trained with the batch-hard triplet loss."""
 
-
-class TripletNetwork(DeepMethod):
-    """A :class:`ReidNetwork` with a triplet head, trained with the batch-hard triplet loss."""
-
-    engine = TripletEngine
+    head, recipe, engine = "triplet", triplet_recipe, TripletEngine
     unread_options = SOFTMAX_OPTIONS
-
-    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
-        return new_network(self.spec, self.options, "triplet", num_classes, pretrained)
-
-    def train_config(self) -> TrainConfig:
-        return triplet_recipe(self.options)
 
     def engine_options(self) -> dict[str, Any]:
         return {"margin": self.options.triplet_margin}
