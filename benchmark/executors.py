@@ -58,8 +58,7 @@ def waves(profile: Profile) -> list[list[Task]]:
     depth: dict[str, int] = {}
     for task in tasks:
         if task.method not in depth:
-            needs = [r for r in getattr(get_method(task.method), "requires", ())
-                     if r in depth]
+            needs = [r for r in get_method(task.method).requires if r in depth]
             depth[task.method] = 1 + max((depth[r] for r in needs), default=-1)
     grouped: list[list[Task]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for task in tasks:

@@ -88,7 +88,7 @@ def plan_tasks(profile: Profile) -> list[Task]:
             return
         if name in chain:
             raise ConfigError(f"methods depend on each other in a cycle: {chain + (name,)}")
-        for requirement in getattr(classes[name], "requires", ()):
+        for requirement in classes[name].requires:
             visit(requirement, chain + (name,))
         order.append(name)
 
@@ -100,7 +100,7 @@ def plan_tasks(profile: Profile) -> list[Task]:
 def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
     """Every option ``method`` runs with under ``profile``: defaults, sections, pins."""
     cls = get_method(method)
-    given = {**profile.method_options(method, cls.option_group), **getattr(cls, "pinned", {})}
+    given = {**profile.method_options(method, cls.option_group), **cls.pinned}
     options = build_options(cls.Options, given, f"{profile.source}: method {method!r}")
     return dataclasses.asdict(options)
 
@@ -262,7 +262,7 @@ def debug_enabled() -> bool:
 
 
 def _requirements(method: str) -> tuple[str, ...]:
-    return tuple(getattr(get_method(method), "requires", ()))
+    return get_method(method).requires
 
 
 def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,

@@ -132,7 +132,7 @@ def _is_ablation(method: str) -> bool:
     from methods.registry import available_methods
 
     cls = available_methods().get(method)
-    return bool(getattr(cls, "ablation", False))
+    return cls is not None and cls.ablation
 
 
 def _paper_row(paper: pd.DataFrame, dataset: str, kind: str, row: Row, query: str,

@@ -38,6 +38,16 @@ class Matcher(ABC):
             applied in order) whose keys the method shares with its kind (e.g.
             ``"deep"``); ``[options.<name>]`` overrides them.
         Options: a dataclass of the method's options; unknown keys are errors.
+        requires: methods whose tasks the runner and executors finish first, because
+            this method reuses their artifacts.
+        pinned: options the method fixes over any profile section (an ablation's one
+            varied option).
+        seed_method: train with the seed of this method's task on the same fold (an
+            ablation then differs from its base method in its pinned option only);
+            ``None``: the method's own.
+        ablation: an ablation variant: reported in the ablation tables, not Tables 1-4.
+
+    The harness reads no other class attribute.
     """
 
     name: ClassVar[str] = ""
@@ -45,9 +55,14 @@ class Matcher(ABC):
     settings: ClassVar[tuple[tuple[str, str], ...]] = CROSS_MODAL
     option_group: ClassVar[str | tuple[str, ...] | None] = None
     Options: ClassVar[type] = NoOptions
+    requires: ClassVar[tuple[str, ...]] = ()
+    pinned: ClassVar[dict[str, Any]] = {}
+    seed_method: ClassVar[str | None] = None
+    ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        self.options = build_options(self.Options, options, f"method {self.name!r}")
+        self.options = build_options(self.Options, {**options, **self.pinned},
+                                     f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Matcher:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,15 +45,12 @@ from methods.engine import (
     TripletEngine,
     autocast_enabled,
     float32_precision,
-    load_checkpoint,
-    require_checkpoint_space,
-    save_checkpoint,
-    seeded,
 )
 from methods.fixed_outputs import FixedOutputs, FixedStagePipeline, weights_key
 from methods.host_crops import HostCropPipeline
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
+from methods.trained import load_or_train
 from methods.validation import VALIDATIONS, Validation
 
 ARTIFACT_KIND = "deep-network"
@@ -59,6 +58,11 @@ FIXED_OUTPUTS_KIND = "fixed-stage-outputs"
 ZERO_PADDING_EVAL = ("as-trained", "authors")
 TRIPLET_EPOCHS = ("identities", "images")
 CHECKPOINT_NAME = "network.pt"
+# The options only one recipe or input layout reads (DeepOptions' docstring).
+SOFTMAX_OPTIONS = ("softmax_lr", "softmax_batch_size", "lr_step_epochs", "dropout",
+                   "backbone_lr_mult")
+TRIPLET_OPTIONS = ("triplet_epoch", "triplet_lr", "triplet_p", "triplet_k", "triplet_margin")
+ZERO_PADDING_OPTIONS = ("zero_padding_channels", "zero_padding_eval")
 
 
 @dataclass(frozen=True)
@@ -216,9 +220,10 @@ class DeepOptions:
         """The TF32 switches of a task with these options (see ``tf32``)."""
         return float32_precision(self.amp, self.tf32)
 
-    def training_key(self) -> dict[str, Any]:
-        """The options that change the trained weights (the artifact key's part)."""
-        skip = {"eval_batch_size", "num_threads"}
+    def training_key(self, unread: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The options that change the trained weights (the artifact key's part), less
+        ``unread``: those the network's training never reads (another loss's recipe)."""
+        skip = {"eval_batch_size", "num_threads", *unread}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -279,26 +284,25 @@ def check_cacheable(train_from: str, augment: str, random_erasing: float, where:
                           f"crop or erasure is a new input every time, so nothing is reused")
 
 
-def remember_fixed_outputs(network: ReidNetwork, options: DeepOptions,
-                           context: TaskContext) -> None:
-    """With ``cache_fixed_stages``, give ``network`` the data set's memo of its fixed
-    stages' outputs, keyed by their weights (shared by every fold and method)."""
+def fixed_stage_store(network: ReidNetwork, options: DeepOptions, context: TaskContext
+                      ) -> FixedOutputs | None:
+    """With ``cache_fixed_stages``, the data set's store of ``network``'s fixed stages'
+    outputs, keyed by their weights (shared by every fold and method); ``None`` without.
+    The network's weights become channels-last: the fixed stages run on channels-last
+    batches, about 1.6x faster on a CPU (Lite0 at 256x128)."""
     if not options.cache_fixed_stages:
-        return
+        return None
     key = {"arch": options.arch, "entry": network.fixed_before,
            "weights": weights_key(network.fixed_modules())}
     folder = context.artifact_dir(FIXED_OUTPUTS_KIND, key, per_fold=False)
-    network.fixed_outputs = FixedOutputs(folder)
-    # The fixed stages run on channels-last batches; channels-last weights run them
-    # about 1.6x faster on a CPU (Lite0 at 256x128).
     network.to(memory_format=torch.channels_last)
+    return FixedOutputs(folder)
 
 
-def save_fixed_outputs(network: nn.Module) -> None:
-    """Store the new outputs in ``network``'s fixed-stage store (no-op without one)."""
-    memo = getattr(network, "fixed_outputs", None)
-    if memo is not None:
-        memo.save()
+def save_store(store: FixedOutputs | None) -> None:
+    """Write the new outputs of a fixed-stage store (no-op without one)."""
+    if store is not None:
+        store.save()
 
 
 def encoder_for(spec: NetworkSpec, options: DeepOptions, evaluation: bool = False
@@ -333,14 +337,14 @@ def stored_crops_for(options: DeepOptions, context: TaskContext) -> StoredCrops 
 
 def network_pipeline(spec: NetworkSpec, options: DeepOptions, network: ReidNetwork,
                      device: str, evaluation: bool = False,
-                     stored: StoredCrops | None = None) -> Pipeline:
-    """The pipeline that feeds ``network``: images, or its fixed stages' outputs when it
-    keeps a store of them (``cache_fixed_stages``)."""
+                     stored: StoredCrops | None = None, store: FixedOutputs | None = None
+                     ) -> Pipeline:
+    """The pipeline that feeds ``network``: images, or its fixed stages' outputs through
+    ``store`` (``cache_fixed_stages``, :func:`fixed_stage_store`)."""
     pipeline = pipeline_for(spec, options, device, evaluation, stored)
-    if network.fixed_outputs is None or network.fixed_before == "stem":
+    if store is None or network.fixed_before == "stem":
         return pipeline
-    return FixedStagePipeline(pipeline, network.backbone, network.fixed_before,
-                              network.fixed_outputs)
+    return FixedStagePipeline(pipeline, network.backbone, network.fixed_before, store)
 
 
 def engine_config(options: DeepOptions, **recipe: Any) -> TrainConfig:
@@ -350,31 +354,53 @@ def engine_config(options: DeepOptions, **recipe: Any) -> TrainConfig:
     return TrainConfig(amp=options.amp, tf32=options.tf32, **recipe)
 
 
-def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
-    """The engine settings of ``spec``'s loss."""
-    common = {
-        "epochs": options.epochs, "weight_decay": options.weight_decay,
-        "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
-        "patience": options.patience,
-        "augmentation": Augmentation(options.augment, options.flip, options.random_erasing),
-    }
-    if spec.loss == "triplet":
-        return engine_config(options, optimizer="adam", lr=options.triplet_lr, lr_step=0,
-                             sampler="identity", p=options.triplet_p, k=options.triplet_k,
-                             identity_epochs=options.triplet_epoch == "identities",
-                             **common)
+def schedule_and_selection(options: DeepOptions) -> dict[str, Any]:
+    """The engine settings every ``[options.deep]`` recipe shares: epochs, weight decay,
+    validation schedule, patience and augmentation."""
+    return {"epochs": options.epochs, "weight_decay": options.weight_decay,
+            "eval_every": options.eval_every, "eval_schedule": options.eval_schedule,
+            "patience": options.patience,
+            "augmentation": Augmentation(options.augment, options.flip,
+                                         options.random_erasing)}
+
+
+def softmax_recipe(options: DeepOptions) -> TrainConfig:
+    """Identity classification: SGD with Nesterov momentum, rate x0.1 every
+    ``lr_step_epochs``, shuffled batches."""
     mult = options.backbone_lr_mult if options.pretrained != "none" else 1.0
     return engine_config(options, optimizer="sgd", lr=options.softmax_lr, momentum=0.9,
                          backbone_lr_mult=mult, lr_step=options.lr_step_epochs,
-                         sampler="random", batch_size=options.softmax_batch_size, **common)
+                         sampler="random", batch_size=options.softmax_batch_size,
+                         **schedule_and_selection(options))
+
+
+def triplet_recipe(options: DeepOptions) -> TrainConfig:
+    """Batch-hard triplet: Adam at a constant rate, P x K batches."""
+    return engine_config(options, optimizer="adam", lr=options.triplet_lr, lr_step=0,
+                         sampler="identity", p=options.triplet_p, k=options.triplet_k,
+                         identity_epochs=options.triplet_epoch == "identities",
+                         **schedule_and_selection(options))
+
+
+def train_config(spec: NetworkSpec, options: DeepOptions) -> TrainConfig:
+    """The engine settings of the built-in network of ``spec`` under ``options``."""
+    return method_of(spec)(**dataclasses.asdict(options)).train_config()
 
 
 def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validation,
                    settings: tuple[tuple[str, str], ...], batch_size: int = 256,
-                   amp: bool = False) -> float:
-    """Mean validation mAP of ``network`` over ``settings`` (see :mod:`methods.validation`)."""
+                   amp: bool = False, forward: Callable[..., torch.Tensor] | None = None
+                   ) -> float:
+    """Mean validation mAP of ``network`` over ``settings`` (see :mod:`methods.validation`);
+    ``forward(network, inputs, modality)`` embeds a batch (default: the first output)."""
     images = validation.val
-    embeddings = {m: embed_images(network, pipeline, images.images(m), m, batch_size, amp)
+
+    def embedded(m: str) -> np.ndarray:
+        of = None if forward is None else functools.partial(_forward_modality, forward,
+                                                            modality=m)
+        return embed_images(network, pipeline, images.images(m), m, batch_size, amp, of)
+
+    embeddings = {m: embedded(m)
                   for m in dict.fromkeys(mod for setting in settings for mod in setting)}
     return float(np.mean(validation.scores(embeddings, settings)))
 
@@ -388,85 +414,21 @@ def frames_fingerprint(frames: PairedFrames) -> str:
 
 
 def artifact_key(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
-                 val: PairedFrames, seed: int) -> dict[str, Any]:
-    """Everything that decides a trained network's weights."""
-    return {"spec": dataclasses.asdict(spec), "options": options.training_key(),
+                 val: PairedFrames, seed: int, unread: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Everything that decides a trained network's weights (``unread``: options its
+    training never reads, left out)."""
+    return {"spec": dataclasses.asdict(spec), "options": options.training_key(unread),
             "train": frames_fingerprint(train), "val": frames_fingerprint(val), "seed": seed,
             "crop_size": list(train.image_size)}
-
-
-def _engine_class(loss: str) -> type[Engine]:
-    if loss == "softmax":
-        return SoftmaxEngine
-    if loss == "triplet":
-        return TripletEngine
-    raise ConfigError(f"unknown loss {loss!r}; expected 'softmax' or 'triplet'")
-
-
-def _new_network(spec: NetworkSpec, options: DeepOptions, num_classes: int,
-                 pretrained: str) -> ReidNetwork:
-    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
-    network = build_network(options.arch, spec.loss, num_classes=num_classes,
-                            embedding_dim=options.embedding_dim, dropout=options.dropout,
-                            in_channels=channels, pretrained=pretrained)
-    network.fix_stages_before(options.train_from)
-    return network
 
 
 def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
                   val: PairedFrames, context: TaskContext, seed: int | None = None
                   ) -> tuple[ReidNetwork, Path]:
-    """The network of ``spec`` trained on ``train`` (selected on ``val``), and its file.
-
-    Loaded from the artifact store when a network with the same key (spec, options,
-    frames of both sets, seed) exists; trained and stored there otherwise. ``seed``
-    defaults to ``context.seed``. The network is returned in eval mode on
-    ``context.device``.
-    """
-    seed = context.seed if seed is None else seed
-    key = artifact_key(spec, options, train, val, seed)
-    folder = context.artifact_dir(ARTIFACT_KIND, key)
-    path = folder / CHECKPOINT_NAME
-    samples = SampleSet.of(train, spec.modalities)
-    device = context.device
-    if path.is_file():
-        state, meta = load_checkpoint(path)
-        network = _new_network(spec, options, int(meta["num_classes"]), "none")
-        network.load_state_dict(state)
-        remember_fixed_outputs(network, options, context)
-        return network.to(device).eval(), path
-
-    threads = torch.get_num_threads()
-    if options.num_threads > 0:
-        torch.set_num_threads(options.num_threads)
-    try:
-        with seeded(seed, device):
-            network = _new_network(spec, options, samples.num_classes, options.pretrained)
-            require_checkpoint_space(path, network)
-            remember_fixed_outputs(network, options, context)
-            amp = options.autocast(device)
-            validation = Validation(val, options.validation, seed)
-            eval_pipeline = network_pipeline(spec, options, network, device, evaluation=True)
-
-            def validate(model: nn.Module) -> float:
-                return validation_map(model, eval_pipeline, validation, spec.settings,
-                                      options.eval_batch_size, amp)
-
-            engine_cls = _engine_class(spec.loss)
-            extra = {"margin": options.triplet_margin} if spec.loss == "triplet" else {}
-            engine = engine_cls(network, samples,
-                                network_pipeline(spec, options, network, device,
-                                                 stored=stored_crops_for(options, context)),
-                                train_config(spec, options),
-                                seed=seed, validate=validate, quiet=context.quiet,
-                                **extra)
-            result = engine.fit()
-    finally:
-        torch.set_num_threads(threads)
-    meta = {"key": key, "num_classes": samples.num_classes, "result": result.to_dict()}
-    save_checkpoint(path, engine.model, meta)
-    save_fixed_outputs(engine.model)
-    return engine.model.eval(), path
+    """The network of the built-in method of ``spec`` trained on ``train`` (selected on
+    ``val``), and its file; see :meth:`DeepMethod.train_or_load`."""
+    method = method_of(spec)(context, **dataclasses.asdict(options))
+    return method.train_or_load(train, val, seed)
 
 
 def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[str, Any],
@@ -494,22 +456,123 @@ def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[st
                          seed=context.seed_of(f"resnet-{modality}-{loss}"))
 
 
-class DeepMatcher(Matcher):
-    """A matcher around one trained :class:`ReidNetwork`; Euclidean distance of embeddings."""
+class DeepMethod(Matcher):
+    """A matcher around one trained network; Euclidean distance of its embeddings.
+
+    A deep method says what is particular to it in a few hooks; training-or-loading
+    (:func:`methods.trained.load_or_train`: artifact key, lock, seeds, checkpoint),
+    epochs, model selection on the validation identities and the fixed-stage store
+    live beneath it, once.
+
+    Hooks a method sets or overrides:
+        spec: training modalities and input layout (its ``loss`` names the recipe in
+            the artifact key).
+        engine: the :class:`~methods.engine.Engine` subclass whose ``compute_loss`` is
+            one training step's loss.
+        build_network: the network, given the class count and the trunk's weights.
+        train_config: optimiser, schedule and sampler (:class:`TrainConfig`; the
+            built-in recipes: :func:`softmax_recipe`, :func:`triplet_recipe`).
+        engine_options: extra keyword arguments of ``engine`` (e.g. a margin).
+        forward: the embedding of a batch of one modality (default: the network's
+            first output).
+        unread_options: options its training never reads, kept out of the artifact
+            key so that changing them retrains nothing.
+    """
 
     option_group = "deep"
     Options = DeepOptions
     spec: ClassVar[NetworkSpec]
+    engine: ClassVar[type[Engine]] = Engine
+    artifact_kind: ClassVar[str] = ARTIFACT_KIND
+    unread_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         super().__init__(context, **options)
         self.network: ReidNetwork | None = None
         self.checkpoint: Path | None = None
+        self.store: FixedOutputs | None = None
 
-    def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMatcher:
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        """A new network with ``num_classes`` identities and trunk weights ``pretrained``."""
+        raise NotImplementedError
+
+    def train_config(self) -> TrainConfig:
+        """The engine settings of this method's training (optimiser, schedule, batches)."""
+        raise NotImplementedError
+
+    def engine_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of :attr:`engine`."""
+        return {}
+
+    def forward(self, network: nn.Module, inputs: torch.Tensor, modality: str
+                ) -> torch.Tensor:
+        """The (b, d) embeddings of a batch of ``modality`` inputs."""
+        return network(inputs)[0]
+
+    def artifact_key(self, train: PairedFrames, val: PairedFrames, seed: int
+                     ) -> dict[str, Any]:
+        """Everything that decides the trained network's weights: options other than
+        :attr:`unread_options` (and the zero-padding ones for other layouts)."""
+        unread = self.unread_options
+        if self.spec.layout != "zero-padding":
+            unread += ZERO_PADDING_OPTIONS
+        return artifact_key(self.spec, self.options, train, val, seed, unread)
+
+    def pipeline(self, network: ReidNetwork, evaluation: bool = False) -> Pipeline:
+        """The input pipeline feeding ``network`` (evaluation: validation and test)."""
+        stored = None if evaluation else stored_crops_for(self.options, self.context)
+        return network_pipeline(self.spec, self.options, network, self.context.device,
+                                evaluation, stored, self.store)
+
+    def _network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        network = self.build_network(num_classes, pretrained)
+        network.fix_stages_before(self.options.train_from)
+        return network
+
+    def train_or_load(self, train: PairedFrames, val: PairedFrames, seed: int | None = None
+                      ) -> tuple[ReidNetwork, Path]:
+        """The network trained on ``train`` (selected on ``val``) and its file, loaded
+        from the artifact store when one with the same key exists. ``seed`` defaults to
+        the task's. The network is returned in eval mode on the task's device."""
+        options, context = self.options, self.context
+        seed = context.seed if seed is None else seed
+        key = self.artifact_key(train, val, seed)
+        self.store = None
+        samples = SampleSet.of(train, self.spec.modalities)
+
+        def build(meta: dict[str, Any] | None) -> ReidNetwork:
+            if meta is not None:
+                return self._network(int(meta["num_classes"]), "none")
+            return self._network(samples.num_classes, options.pretrained)
+
+        def fit(network: ReidNetwork) -> tuple[nn.Module, dict[str, Any]]:
+            self.store = fixed_stage_store(network, options, context)
+            amp = options.autocast(context.device)
+            validation = Validation(val, options.validation, seed)
+            eval_pipeline = self.pipeline(network, evaluation=True)
+
+            def validate(model: nn.Module) -> float:
+                return validation_map(model, eval_pipeline, validation, self.spec.settings,
+                                      options.eval_batch_size, amp, self.forward)
+
+            engine = self.engine(network, samples, self.pipeline(network),
+                                 self.train_config(), seed=seed, validate=validate,
+                                 quiet=context.quiet, **self.engine_options())
+            result = engine.fit()
+            return engine.model, {"key": key, "num_classes": samples.num_classes,
+                                  "result": result.to_dict()}
+
+        folder = context.artifact_dir(self.artifact_kind, key)
+        network, path = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
+                                      context.device, options.num_threads)
+        if self.store is None:
+            self.store = fixed_stage_store(network, options, context)
+        save_store(self.store)
+        return network.to(context.device).eval(), path
+
+    def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMethod:
         with self.options.precision():
-            self.network, self.checkpoint = train_or_load(self.spec, self.options, train,
-                                                          val, self.context)
+            self.network, self.checkpoint = self.train_or_load(train, val)
         return self
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
@@ -519,20 +582,76 @@ class DeepMatcher(Matcher):
             raise ValueError(f"{self.name} embeds {self.spec.modalities} images, "
                              f"not {modality!r}")
         device = self.context.device
-        pipeline = network_pipeline(self.spec, self.options, self.network, device,
-                                    evaluation=True)
         with self.options.precision():
-            embeddings = embed_images(self.network, pipeline, images, modality,
-                                      self.options.eval_batch_size,
-                                      amp=self.options.autocast(device))
-        save_fixed_outputs(self.network)
+            embeddings = embed_images(self.network, self.pipeline(self.network, True),
+                                      images, modality, self.options.eval_batch_size,
+                                      amp=self.options.autocast(device),
+                                      forward=self._forward_of(modality))
+        save_store(self.store)
         return embeddings
 
+    def _forward_of(self, modality: str) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+        return functools.partial(_forward_modality, self.forward, modality=modality)
 
-def _single_modal(modality: str, loss: str) -> type[DeepMatcher]:
+
+def _forward_modality(forward: Callable[..., torch.Tensor], network: nn.Module,
+                      inputs: torch.Tensor, modality: str) -> torch.Tensor:
+    return forward(network, inputs, modality)
+
+
+class OpenReidNetwork(DeepMethod):
+    """A :class:`ReidNetwork` with one of open-reid's heads (:data:`methods.networks.HEADS`),
+    trained by the recipe of that loss."""
+
+    head: ClassVar[str]
+    recipe: ClassVar[Callable[[DeepOptions], TrainConfig]]
+
+    def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
+        return new_network(self.spec, self.options, self.head, num_classes, pretrained)
+
+    def train_config(self) -> TrainConfig:
+        return type(self).recipe(self.options)
+
+
+class SoftmaxNetwork(OpenReidNetwork):
+    """Softmax head, trained by identity classification."""
+
+    head, recipe, engine = "softmax", softmax_recipe, SoftmaxEngine
+    unread_options = TRIPLET_OPTIONS
+
+
+class TripletNetwork(OpenReidNetwork):
+    """Triplet head, trained with the batch-hard triplet loss."""
+
+    head, recipe, engine = "triplet", triplet_recipe, TripletEngine
+    unread_options = SOFTMAX_OPTIONS
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"margin": self.options.triplet_margin}
+
+
+def new_network(spec: NetworkSpec, options: DeepOptions, head: str, num_classes: int,
+                pretrained: str) -> ReidNetwork:
+    """The open-reid network of ``head`` for ``spec``'s input layout and ``options``."""
+    channels = options.zero_padding_channels if spec.layout == "zero-padding" else 3
+    return build_network(options.arch, head, num_classes=num_classes,
+                         embedding_dim=options.embedding_dim, dropout=options.dropout,
+                         in_channels=channels, pretrained=pretrained)
+
+
+def method_of(spec: NetworkSpec) -> type[DeepMethod]:
+    """The built-in method class training ``spec``'s network."""
+    for cls in (*SINGLE_MODAL.values(), ZeroPadding, OneStream):
+        if cls.spec == spec:
+            return cls
+    raise ConfigError(f"no built-in deep method trains {spec}")
+
+
+def _single_modal(modality: str, loss: str) -> type[DeepMethod]:
     settings = RGB_ONLY if modality == "rgb" else DEPTH_ONLY
+    base = SoftmaxNetwork if loss == "softmax" else TripletNetwork
 
-    class SingleModal(DeepMatcher):
+    class SingleModal(base):  # type: ignore[valid-type,misc]
         summary = f"ResNet on {modality} images, {loss} loss, 128-d embedding (step I)"
         spec = NetworkSpec((modality,), loss)
 
@@ -546,10 +665,12 @@ ResnetRgbSoftmax = _single_modal("rgb", "softmax")
 ResnetRgbTriplet = _single_modal("rgb", "triplet")
 ResnetDepthSoftmax = _single_modal("depth", "softmax")
 ResnetDepthTriplet = _single_modal("depth", "triplet")
+SINGLE_MODAL = {cls.name: cls for cls in (ResnetRgbSoftmax, ResnetRgbTriplet,
+                                          ResnetDepthSoftmax, ResnetDepthTriplet)}
 
 
 @register("zero-padding")
-class ZeroPadding(DeepMatcher):
+class ZeroPadding(SoftmaxNetwork):
     """Wu et al.'s zero-padding network: grey RGB and grey depth in separate input channels."""
 
     summary = "zero-padding network (Wu et al. 2017): one ResNet, softmax over both modalities"
@@ -558,7 +679,7 @@ class ZeroPadding(DeepMatcher):
 
 
 @register("one-stream")
-class OneStream(DeepMatcher):
+class OneStream(SoftmaxNetwork):
     """One network shared by both modalities, 3-channel inputs, identity softmax."""
 
     summary = "one-stream network (Wu et al. 2017): one shared ResNet, softmax, both modalities"

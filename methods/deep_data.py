@@ -316,8 +316,11 @@ def prefetched(samples: SampleSet, batches: Iterator[np.ndarray], pin: bool = Fa
 
 @torch.inference_mode()
 def embed_images(network: torch.nn.Module, pipeline: Pipeline, images: np.ndarray,
-                 modality: str, batch_size: int = 256, amp: bool = False) -> np.ndarray:
-    """(n, d) float32 embeddings of test images; the network is put in eval mode."""
+                 modality: str, batch_size: int = 256, amp: bool = False,
+                 forward: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor] | None = None
+                 ) -> np.ndarray:
+    """(n, d) float32 embeddings of test images; the network is put in eval mode.
+    ``forward(network, inputs)`` embeds a batch (default: the network's first output)."""
     was_training = network.training
     network.eval()
     chunks = []
@@ -326,7 +329,7 @@ def embed_images(network: torch.nn.Module, pipeline: Pipeline, images: np.ndarra
             for start in range(0, len(images), batch_size):
                 x = pipeline.eval_inputs(images[start:start + batch_size], modality)
                 with torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=amp):
-                    embedding, _ = network(x)
+                    embedding = network(x)[0] if forward is None else forward(network, x)
                 chunks.append(embedding.float().cpu().numpy())
     finally:
         network.train(was_training)

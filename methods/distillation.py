@@ -37,15 +37,13 @@ from methods.context import TaskContext
 from methods.deep import (
     DeepOptions,
     NetworkSpec,
-    artifact_key,
     check_cacheable,
     check_crop_source,
     engine_config,
     frames_fingerprint,
     network_pipeline,
-    save_fixed_outputs,
+    save_store,
     stored_crops_for,
-    train_or_load_step1,
 )
 from methods.deep_data import SampleSet, embed_images
 from methods.distillation_parts import (
@@ -59,15 +57,11 @@ from methods.distillation_parts import (
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import (
-    TrainConfig,
-    load_checkpoint,
-    require_checkpoint_space,
-    save_checkpoint,
-    seeded,
-)
+from methods.engine import TrainConfig
+from methods.fixed_outputs import FixedOutputs
 from methods.networks import ReidNetwork
-from methods.registry import register
+from methods.registry import get_method, register
+from methods.trained import load_or_train, torch_threads
 from methods.validation import Validation
 
 ARTIFACT_KIND = "distillation-network"
@@ -192,21 +186,19 @@ class Distillation(Matcher):
     source: ClassVar[str]
     target: ClassVar[str]
     loss: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]] = ()
-    pinned: ClassVar[dict[str, Any]] = {}
-    seed_method: ClassVar[str | None] = None
-    ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        super().__init__(context, **{**options, **self.pinned})
+        super().__init__(context, **options)
         self.teacher: ReidNetwork | None = None
         self.student: ReidNetwork | None = None
         self.checkpoint: Path | None = None
         self.teacher_checkpoint: Path | None = None
+        self.store: FixedOutputs | None = None
 
     @classmethod
     def step1_method(cls) -> str:
-        return f"resnet-{cls.source}-{cls.loss}"
+        """The method whose network is F: the first of :attr:`requires`."""
+        return cls.requires[0]
 
     def training_seed(self) -> int:
         """The seed of G's training: this task's, or the base method's for an ablation."""
@@ -223,34 +215,36 @@ class Distillation(Matcher):
         deep = options.deep()
         step1_seed = self.context.seed_of(self.step1_method())
         step1_context = dataclasses.replace(self.context, seed=step1_seed)
-        teacher, self.teacher_checkpoint = train_or_load_step1(
-            self.source, self.loss, deep, train, val, step1_context)
+        step1 = get_method(self.step1_method())(step1_context, **dataclasses.asdict(deep))
+        teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
+        self.store = step1.store
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.freeze_from)
-        student = StudentNetwork(teacher, frozen_modules(teacher, module),
-                                 fixed_bn=options.frozen_bn == "fixed",
-                                 dropout=options.distill_dropout)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
-        step1_key = artifact_key(NetworkSpec((self.source,), self.loss), deep, train, val,
-                                 step1_seed)
-        own = {k: v for k, v in options.training_key().items() if k not in step1_key["options"]}
+        step1_key = step1.artifact_key(train, val, step1_seed)
+        shared = {f.name for f in dataclasses.fields(DeepOptions)}
+        own = {k: v for k, v in options.training_key().items() if k not in shared}
         key = {"step1": step1_key, "source": self.source, "target": self.target,
                "distillation": {**own, "freeze_from": module}, "seed": seed,
                "learn_on": frames_fingerprint(learn_on)}
-        path = self.context.artifact_dir(ARTIFACT_KIND, key) / CHECKPOINT_NAME
-        if path.is_file():
-            state, _ = load_checkpoint(path)
-            student.load_state_dict(state)
-        else:
-            require_checkpoint_space(path, student)
-            result = self._train(student, learn_on, val, seed)
-            save_checkpoint(path, student, {"key": key, "frozen": student.frozen,
-                                            "trainable": student.trainable_names(),
-                                            "result": result})
+        threads = torch.get_num_threads()
+
+        def build(meta: dict[str, Any] | None) -> StudentNetwork:
+            return StudentNetwork(teacher, frozen_modules(teacher, module),
+                                  fixed_bn=options.frozen_bn == "fixed",
+                                  dropout=options.distill_dropout)
+
+        def fit(student: StudentNetwork) -> tuple[StudentNetwork, dict[str, Any]]:
+            result = self._train(student, learn_on, val, seed, threads)
+            return student, {"key": key, "frozen": student.frozen,
+                             "trainable": student.trainable_names(), "result": result}
+
+        folder = self.context.artifact_dir(ARTIFACT_KIND, key)
+        student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
+                                                 self.context.device, options.num_threads)
         self.student = student.to(self.context.device).eval()
-        self.checkpoint = path
-        save_fixed_outputs(self.student)
+        save_store(self.store)
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
@@ -265,32 +259,27 @@ class Distillation(Matcher):
                           "(TaskContext.first_fold_train)")
 
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
-               seed: int) -> dict[str, Any]:
+               seed: int, threads: int) -> dict[str, Any]:
+        """Train G (within :func:`~methods.trained.load_or_train`'s seeded block); F's
+        targets are computed with the caller's ``threads``, as G's validation is."""
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
         pipeline = network_pipeline(spec, options.deep(), student, device,
-                                    stored=stored_crops_for(options, self.context))
+                                    stored=stored_crops_for(options, self.context),
+                                    store=self.store)
         amp = options.autocast(device)
-        targets = torch.from_numpy(embed_images(self.teacher, pipeline,
-                                                train.images(self.source), self.source,
-                                                options.eval_batch_size, amp))
+        with torch_threads(threads):
+            targets = torch.from_numpy(embed_images(self.teacher, pipeline,
+                                                    train.images(self.source), self.source,
+                                                    options.eval_batch_size, amp))
         validate = CrossModalValidator(self.teacher, pipeline,
                                        Validation(val, options.validation, seed),
                                        self.source, self.target, options.eval_batch_size, amp)
-        threads = torch.get_num_threads()
-        if options.num_threads > 0:
-            torch.set_num_threads(options.num_threads)
-        try:
-            with seeded(seed, device):
-                engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                            pipeline, options.train_config(), seed=seed,
-                                            validate=validate, quiet=self.context.quiet,
-                                            targets=targets,
-                                            reduction=options.loss_reduction)
-                result = engine.fit()
-        finally:
-            torch.set_num_threads(threads)
-        return result.to_dict()
+        engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
+                                    pipeline, options.train_config(), seed=seed,
+                                    validate=validate, quiet=self.context.quiet,
+                                    targets=targets, reduction=options.loss_reduction)
+        return engine.fit().to_dict()
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
         if self.teacher is None or self.student is None:
@@ -300,12 +289,12 @@ class Distillation(Matcher):
         network = self.teacher if modality == self.source else self.student
         device = self.context.device
         pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
-                                    network, device)
+                                    network, device, store=self.store)
         with self.options.precision():
             embeddings = embed_images(network, pipeline, images, modality,
                                       self.options.eval_batch_size,
                                       amp=self.options.autocast(device))
-        save_fixed_outputs(network)
+        save_store(self.store)
         return embeddings
 
 
@@ -314,21 +303,21 @@ def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any]
     source, target = DIRECTIONS[direction]
     base = f"distill-{direction}-{loss}"
     step1 = f"resnet-{source}-{loss}"
-    attrs: dict[str, Any] = {
-        "source": source, "target": target, "loss": loss,
-        "requires": (step1, base) if suffix else (step1,),
-        "pinned": dict(pinned or {}), "seed_method": base if suffix else None,
-        "ablation": bool(suffix),
-        "summary": summary or f"cross-modal distillation: step I on {source} ({loss}), "
-                              f"G learns {target}",
-        "__doc__": f"Cross-modal distillation {source} -> {target}, {loss} step I"
-                   + (f"; ablation {suffix}" if suffix else "") + ".",
-    }
     title = "".join(p.capitalize() for p in f"{base}{suffix}".replace("-", " ").split())
-    cls = type(title, (Distillation,), attrs)
-    cls.__qualname__ = title
-    cls.__module__ = __name__
-    return register(base + suffix)(cls)
+
+    class Variant(Distillation):
+        __doc__ = (f"Cross-modal distillation {source} -> {target}, {loss} step I"
+                   + (f"; ablation {suffix}" if suffix else "") + ".")
+
+    Variant.source, Variant.target, Variant.loss = source, target, loss
+    Variant.requires = (step1, base) if suffix else (step1,)
+    Variant.pinned = dict(pinned or {})
+    Variant.seed_method = base if suffix else None
+    Variant.ablation = bool(suffix)
+    Variant.summary = summary or (f"cross-modal distillation: step I on {source} ({loss}), "
+                                  f"G learns {target}")
+    Variant.__name__ = Variant.__qualname__ = title
+    return register(base + suffix)(Variant)
 
 
 DistillDepth2rgbSoftmax = _variant("depth2rgb", "softmax")

@@ -91,8 +91,9 @@ class StudentNetwork(ReidNetwork):
     before the last linear layer. Active in train mode only, and not with ``fixed_bn``
     (the head is frozen and fixed then).
 
-    The trunk stages F kept fixed (its ``train_from``) stay fixed in G, and G shares F's
-    memo of their outputs: G's learnable part lies between them and the freeze point.
+    The trunk stages F kept fixed (its ``train_from``) stay fixed in G (and G is fed
+    from F's store of their outputs): G's learnable part lies between them and the
+    freeze point.
     """
 
     def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool,
@@ -111,7 +112,6 @@ class StudentNetwork(ReidNetwork):
         if fixed_bn:
             self.eval_only = list(self.frozen)
         self.fix_stages_before(teacher.fixed_before)
-        self.fixed_outputs = teacher.fixed_outputs
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not (self.training and self.dropout > 0 and not self.fixed_bn):

@@ -194,7 +194,7 @@ class Engine:
         self.config = config
         self.validate = validate
         self.quiet = quiet
-        self.sampler = self._sampler(np.random.default_rng([seed, 0]))
+        self.sampler = self.make_sampler(np.random.default_rng([seed, 0]))
         self.augment_rng = np.random.default_rng([seed, 1])
         self.crop_rng = np.random.default_rng([seed, 2])
         self.optimizer = self._optimizer()
@@ -283,7 +283,9 @@ class Engine:
         result.steps = self.steps
         return result
 
-    def _sampler(self, rng: np.random.Generator) -> RandomBatches | IdentityBatches:
+    def make_sampler(self, rng: np.random.Generator) -> RandomBatches | IdentityBatches:
+        """The batch sampler of ``config`` (a step that needs other batches overrides it:
+        anything with ``batches(count)`` and ``batch_size``), drawing from ``rng``."""
         if self.config.sampler == "identity":
             return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng,
                                    cover=self.config.identity_epochs)
@@ -307,9 +309,14 @@ class Engine:
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay, nesterov=True, fused=True)
 
-    def _set_lr(self, epoch: int) -> float:
+    def learning_rate(self, epoch: int) -> float:
+        """The base rate of 0-based ``epoch``: ``lr`` times ``lr_gamma`` every ``lr_step``
+        epochs (a step with another schedule overrides it)."""
         cfg = self.config
-        lr = cfg.lr * (cfg.lr_gamma ** (epoch // cfg.lr_step) if cfg.lr_step > 0 else 1.0)
+        return cfg.lr * (cfg.lr_gamma ** (epoch // cfg.lr_step) if cfg.lr_step > 0 else 1.0)
+
+    def _set_lr(self, epoch: int) -> float:
+        lr = self.learning_rate(epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         return lr

@@ -65,10 +65,6 @@ class FixedOutputs:
     def __len__(self) -> int:
         return len(self.outputs)
 
-    def __deepcopy__(self, memo: dict) -> FixedOutputs:
-        """Copies of a network share the store (their fixed stages are the same)."""
-        return self
-
     def lookup(self, keys: list[bytes],
                compute: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
         """The stacked outputs of ``keys``; ``compute(positions)`` gives the outputs of

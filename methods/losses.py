@@ -34,3 +34,21 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor,
         return embeddings.sum() * 0.0
     losses = torch.relu(hardest_positive - hardest_negative + margin)
     return losses[valid].mean()
+
+
+def weighted_regularized_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor
+                                      ) -> torch.Tensor:
+    """AGW's weighted regularised triplet loss (Ye et al., TPAMI 2021), no margin.
+
+    For every anchor, the positive distance is the softmax(d)-weighted mean of its
+    distances to the samples of its identity (itself included, as
+    ``Cross-Modal-Re-ID-baseline/loss.py:92``) and the negative distance the
+    softmax(-d)-weighted mean of its distances to the others; the loss is the mean of
+    ``log(1 + exp(d_pos - d_neg))`` (``SoftMarginLoss``, ``loss.py:100-106``).
+    """
+    dist = pairwise_distances(embeddings.float())
+    same = labels[:, None] == labels[None, :]
+    d_pos = (dist * torch.softmax(dist.masked_fill(~same, -torch.inf), 1)).sum(1)
+    weights = torch.softmax((-dist).masked_fill(same, -torch.inf), 1).nan_to_num(0.0)
+    d_neg = (dist * weights).sum(1)
+    return torch.nn.functional.softplus(d_pos - d_neg).mean()

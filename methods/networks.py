@@ -24,7 +24,6 @@ from torch import nn
 from benchmark.errors import ConfigError
 from methods.backbone import ENTRY_POINTS, STAGES, Backbone
 from methods.backbones import build_backbone, pretrained_state_dict
-from methods.fixed_outputs import FixedOutputs
 
 HEADS = ("softmax", "triplet")
 
@@ -86,9 +85,6 @@ class ReidNetwork(nn.Module):
         self.head = head
         self.eval_only: list[str] = []
         self.fixed_before = "stem"
-        # The store of the fixed stages' outputs that pipelines feeding this network
-        # use (:func:`methods.deep.network_pipeline`); None = they run on images.
-        self.fixed_outputs: FixedOutputs | None = None
         self.entry = "stem"
 
     def fix_stages_before(self, stage: str) -> None:

@@ -107,3 +107,26 @@ def test_one_stream_with_colormap_depth(tmp_path, split) -> None:
     rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
     assert rgb.shape == depth.shape == (len(val), 128)
     assert np.isfinite(rgb).all() and np.isfinite(depth).all()
+
+
+def keys_of_every_network(tmp_path, **changed) -> dict[str, dict]:
+    """The artifact key of every built-in deep network (and distillation's step I) of one
+    fold, under TINY with ``changed``."""
+    train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
+    context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
+    names = ["resnet-rgb-softmax", "resnet-depth-softmax", "zero-padding", "one-stream",
+             "resnet-rgb-triplet", "resnet-depth-triplet"]
+    return {name: get_method(name)(context, **{**TINY, **changed}).artifact_key(train, val, 0)
+            for name in names}
+
+
+def test_a_network_key_holds_only_the_recipe_it_trains_with(tmp_path) -> None:
+    base = keys_of_every_network(tmp_path)
+    softmax = ["resnet-rgb-softmax", "resnet-depth-softmax", "zero-padding", "one-stream"]
+    triplet = ["resnet-rgb-triplet", "resnet-depth-triplet"]
+    for change, moved in [({"triplet_margin": 0.3}, triplet), ({"triplet_p": 3}, triplet),
+                          ({"softmax_lr": 0.05}, softmax), ({"dropout": 0.2}, softmax),
+                          ({"zero_padding_channels": 2}, ["zero-padding"]),
+                          ({"epochs": 3}, softmax + triplet)]:
+        keys = keys_of_every_network(tmp_path, **change)
+        assert sorted(n for n in keys if keys[n] != base[n]) == sorted(moved), change

@@ -23,7 +23,7 @@ from methods.distillation_parts import (
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import TrainConfig
+from methods.engine import TrainConfig, load_checkpoint
 from methods.networks import build_network
 from methods.registry import get_method
 
@@ -220,7 +220,7 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     monkeypatch.setattr(deep.SoftmaxEngine, "fit", no_training)
     matcher = get_method("distill-depth2rgb-softmax")(ctx, **TINY).fit(train, val)
     assert matcher.teacher_checkpoint == step1_path and matcher.checkpoint.is_file()
-    step1_state, _ = deep.load_checkpoint(step1_path)
+    step1_state, _ = load_checkpoint(step1_path)
     assert all(torch.equal(v, step1_state[k]) for k, v in matcher.teacher.state_dict().items())
     rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
     assert rgb.shape == depth.shape == (len(val), 128)

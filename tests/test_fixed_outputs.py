@@ -12,7 +12,7 @@ from benchmark.errors import ConfigError
 from methods.backbone import ENTRY_POINTS
 from methods.backbones import build_backbone
 from methods.context import TaskContext
-from methods.deep import NetworkSpec, network_pipeline, pipeline_for, train_or_load
+from methods.deep import NetworkSpec, network_pipeline, pipeline_for
 from methods.deep_data import InputEncoder, Pipeline, embed_images
 from methods.distillation import DistillationOptions
 from methods.distillation_parts import StudentNetwork, frozen_modules
@@ -129,14 +129,16 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
     spec = NetworkSpec(("rgb", "depth"), "softmax")
     options = {**TINY, "arch": "resnet10", "epochs": 2, "train_from": entry,
                "augment": "none", "flip": True}
-    networks = {}
+    networks, methods = {}, {}
     for cached in (False, True):
         context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
                               quiet=True)
-        opts = get_method("one-stream").Options(**options, cache_fixed_stages=cached)
-        networks[cached], _ = train_or_load(spec, opts, train, val, context)
-    memo = networks[True].fixed_outputs
-    assert memo is not None and memo.hits > 0
+        methods[cached] = get_method("one-stream")(context, **options,
+                                                   cache_fixed_stages=cached)
+        networks[cached], _ = methods[cached].train_or_load(train, val)
+    opts = methods[True].options
+    memo = methods[True].store
+    assert methods[False].store is None and memo is not None and memo.hits > 0
     stored = list((tmp_path / "True").rglob(FILE_NAME))
     assert len(stored) == 1
     plain, cached = networks[False], networks[True]
@@ -145,7 +147,8 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
     for modality in ("rgb", "depth"):
         images = test.images(modality)
-        through_store = network_pipeline(spec, opts, cached, "cpu", evaluation=True)
+        through_store = network_pipeline(spec, opts, cached, "cpu", evaluation=True,
+                                         store=memo)
         assert isinstance(through_store, FixedStagePipeline)
         np.testing.assert_allclose(
             embed_images(cached, through_store, images, modality),
@@ -153,17 +156,15 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
                          modality), rtol=1e-4, atol=1e-5)
 
 
-def test_student_keeps_the_teachers_fixed_stages_and_store() -> None:
+def test_student_keeps_the_teachers_fixed_stages() -> None:
     teacher = build_network("resnet10", "softmax", num_classes=3)
     teacher.fix_stages_before("layer3")
-    teacher.fixed_outputs = FixedOutputs()
     student = StudentNetwork(teacher, frozen_modules(teacher, "head.feat_bn"), fixed_bn=False)
     trainable = {name.split(".")[1] for name in student.trainable_names()
                  if name.startswith("backbone.")}
     assert trainable == {"layer3", "layer4"}
     assert "head.feat.weight" in student.trainable_names()
     assert "head.feat_bn.weight" not in student.trainable_names()
-    assert student.fixed_outputs is teacher.fixed_outputs
     student.train()
     assert not student.backbone.layer2.training and student.backbone.layer3.training
 
@@ -182,8 +183,7 @@ def test_distillation_from_the_store_gives_the_same_student(tmp_path: Path,
                               quiet=True)
         cls = get_method("distill-depth2rgb-softmax")
         matchers[cached] = cls(context, **options, cache_fixed_stages=cached).fit(train, val)
-    assert matchers[True].student.fixed_outputs is matchers[True].teacher.fixed_outputs
-    assert matchers[True].student.fixed_outputs.hits > 0
+    assert matchers[False].store is None and matchers[True].store.hits > 0
     learnt = matchers[True].student.head.feat.weight
     assert not torch.allclose(learnt, matchers[True].teacher.head.feat.weight)
     for (name, a), (_, b) in zip(matchers[False].student.state_dict().items(),
