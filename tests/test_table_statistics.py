@@ -12,6 +12,7 @@ from benchmark.config import StatisticsConfig, load_profile
 from benchmark.protocol import QueryOutcomes
 from benchmark.records import RecordStore
 from benchmark.report import load_outcomes
+from benchmark.statistics import holm
 from benchmark.tables import write_tables
 
 FAST = StatisticsConfig(resamples=500, permutations=2000)
@@ -36,6 +37,9 @@ def test_marks_keep_rows_not_significantly_below_the_best(tmp_path):
     assert tmp_path / "pairwise3_synthetic.csv" in files
     assert len(pairwise) == 3 * 2 * 4  # pairs x directions x metrics
     assert (pairwise.p_holm >= pairwise.p_value).all()
+    for _, column in pairwise.groupby(["query", "gallery", "metric"]):  # family: one column
+        assert len(column) == 3
+        assert column.p_holm.to_numpy() == pytest.approx(holm(column.p_value.to_numpy()))
     far = pairwise[(pairwise.method_b == "zero-padding") & (pairwise.metric == "rank1")]
     assert (far.p_holm < 0.05).all() and (far.delta_ci_low > 0).all()
     tex = (tmp_path / "table3_synthetic.tex").read_text()
