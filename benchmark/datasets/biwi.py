@@ -38,11 +38,10 @@ from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import (
     README_HINT,
     RealDataset,
+    RealOptions,
     check_choice,
-    check_splits,
     parallel_map,
 )
-from benchmark.datasets.resize import RESIZES
 from benchmark.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,8 @@ SKIP_REASONS = {"no_person": "an empty user map and no tracked skeleton",
 
 
 @dataclass(frozen=True)
-class BiwiOptions:
-    """Options of the ``biwi`` data set.
+class BiwiOptions(RealOptions):
+    """Options of the ``biwi`` data set (and those of :class:`RealOptions`).
 
     root: the folder with ``Training/`` and ``Testing/`` (raw archives) or with
         ``biwi/images`` and ``biwi_depth/images`` (prepared layout).
@@ -60,36 +59,19 @@ class BiwiOptions:
     min_person_pixels: raw only: fewer person depth pixels and the frame is skipped.
     margin: raw only: box growth on every side, as a fraction of the person's height.
     mask_depth: raw only: zero the depth crop outside the person mask.
-    strict: raise instead of skipping frames that cannot be paired or hold no person.
-    workers: decoding processes (0 = all cores); does not change the crops.
-    resize: prepared layout: how the stored crops are decoded and resized to the run's
-        image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
-        :mod:`benchmark.datasets.resize`).
-    splits: which of the authors' 5 published splits are the folds, in fold order
-        (fold k = ``splits[k]``; ``[run] folds = N`` runs the first N). Nothing in the
-        authors' code says which three the paper ran; the first three is an assumption.
     """
 
-    root: str = ""
-    layout: str = "auto"
     min_person_pixels: int = 2000
     margin: float = 0.05
     mask_depth: bool = False
-    strict: bool = False
-    workers: int = 0
-    resize: str = "opencv"
-    splits: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     def __post_init__(self) -> None:
-        check_choice("resize", self.resize, RESIZES)
+        super().__post_init__()
         check_choice("layout", self.layout, ("auto", "raw", "prepared"))
-        check_splits(self.splits)
         if self.min_person_pixels < 1:
             raise ConfigError(f"min_person_pixels must be >= 1, got {self.min_person_pixels}")
         if not 0 <= self.margin < 1:
             raise ConfigError(f"margin must be in [0, 1), got {self.margin}")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be >= 0, got {self.workers}")
 
 
 def instance_pids(frames: list[RawFrame]) -> np.ndarray:

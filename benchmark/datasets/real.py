@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -29,6 +30,7 @@ from benchmark.datasets.prepared import (
     read_prepared_pair,
     scan_prepared,
 )
+from benchmark.datasets.resize import RESIZES
 from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
 from benchmark.splits import Fold
@@ -53,6 +55,36 @@ def check_splits(splits: tuple[int, ...]) -> None:
             not all(0 <= s < N_SPLITS for s in splits):
         raise ConfigError(f"option splits={list(splits)} must list distinct split numbers "
                           f"0..{N_SPLITS - 1} (the authors published {N_SPLITS})")
+
+
+@dataclass(frozen=True)
+class RealOptions:
+    """The options every real data set has (each data set adds its own).
+
+    root: the data set's folder (its layouts: the data set's docstring and README).
+    layout: ``auto`` (detect) or one of the data set's layouts.
+    strict: raise instead of skipping frames that cannot be paired or hold no person.
+    workers: decoding processes (0 = all cores); does not change the crops.
+    resize: prepared layout: how the stored crops are decoded and resized to the run's
+        image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
+        :mod:`benchmark.datasets.resize`).
+    splits: which of the authors' 5 published splits are the folds, in fold order
+        (fold k = ``splits[k]``; ``[run] folds = N`` runs the first N). Nothing in the
+        authors' code says which three the paper ran; the first three is an assumption.
+    """
+
+    root: str = ""
+    layout: str = "auto"
+    strict: bool = False
+    workers: int = 0
+    resize: str = "opencv"
+    splits: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+    def __post_init__(self) -> None:
+        check_choice("resize", self.resize, RESIZES)
+        check_splits(self.splits)
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
 
 
 def _single_threaded() -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from benchmark.datasets.base import register_dataset
 from benchmark.datasets.frames import PairedFrames
-from benchmark.datasets.real import README_HINT, RealDataset, check_choice, check_splits
-from benchmark.datasets.resize import RESIZES
+from benchmark.datasets.real import README_HINT, RealDataset, RealOptions, check_choice
 from benchmark.errors import DatasetError
 
 PREPARED_ONLY = ("RobotPKU is read only through the prepared layout: <root>/pku/images and "
@@ -22,31 +21,15 @@ PREPARED_ONLY = ("RobotPKU is read only through the prepared layout: <root>/pku/
 
 
 @dataclass(frozen=True)
-class RobotPkuOptions:
-    """Options of the ``robotpku`` data set.
+class RobotPkuOptions(RealOptions):
+    """Options of the ``robotpku`` data set (those of :class:`RealOptions`).
 
     root: the folder with ``pku/images`` and ``pku_depth/images``.
     layout: ``auto`` or ``prepared`` (the same here).
-    strict: raise instead of skipping images without a twin or an identity.
-    workers: decoding processes (0 = all cores); does not change the crops.
-    resize: prepared layout: how the stored crops are decoded and resized to the run's
-        image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
-        :mod:`benchmark.datasets.resize`).
-    splits: which of the authors' 5 published splits are the folds, in fold order
-        (fold k = ``splits[k]``; ``[run] folds = N`` runs the first N). Nothing in the
-        authors' code says which three the paper ran; the first three is an assumption.
     """
 
-    root: str = ""
-    layout: str = "auto"
-    strict: bool = False
-    workers: int = 0
-    resize: str = "opencv"
-    splits: tuple[int, ...] = (0, 1, 2, 3, 4)
-
     def __post_init__(self) -> None:
-        check_choice("resize", self.resize, RESIZES)
-        check_splits(self.splits)
+        super().__post_init__()
         check_choice("layout", self.layout, ("auto", "prepared"), f"; {PREPARED_ONLY}")
 
 
