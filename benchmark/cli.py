@@ -12,7 +12,13 @@ import threading
 from pathlib import Path
 
 from benchmark.atomic import sweep_stale_temporaries
-from benchmark.config import DEFAULT_PROFILE, PROFILE_NAMES, Profile, load_profile
+from benchmark.config import (
+    DEFAULT_PROFILE,
+    PROFILE_NAMES,
+    Profile,
+    load_profile,
+    parse_override,
+)
 from benchmark.errors import BenchmarkError, ConfigError
 
 log = logging.getLogger("rgbd_bench")
@@ -83,8 +89,8 @@ def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) 
     base = load_profile(name, selection)
     profile = load_profile(name, selection + settings)
     if other_dataset:  # the profile's [dataset] options belong to its own data set
-        given = {"root"} | {s.split("=", 1)[0].strip().removeprefix("dataset.")
-                            for s in settings if s.strip().startswith("dataset.")}
+        given = {"root"} | {keys[1] for keys, _ in map(parse_override, settings)
+                            if keys[0] == "dataset"}
         for loaded in (base, profile):
             loaded.dataset = {k: v for k, v in loaded.dataset.items() if k in given}
     return profile.as_variant_of(base, settings)

@@ -5,8 +5,9 @@ Boxes are ``(top, bottom, left, right)`` pixel bounds, half-open, in one image's
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from benchmark.datasets.resize import resize_depth, resize_rgb
 
 Box = tuple[int, int, int, int]
 
@@ -82,9 +83,4 @@ def crop_resize(image: np.ndarray, box: Box, size: tuple[int, int], nearest: boo
     """``image[box]`` resized to ``size`` (h, w): nearest neighbour (depth) or area/linear."""
     top, bottom, left, right = box
     crop = np.ascontiguousarray(image[top:bottom, left:right])
-    h, w = size
-    if nearest:
-        interpolation = cv2.INTER_NEAREST
-    else:
-        interpolation = cv2.INTER_AREA if crop.shape[0] >= h else cv2.INTER_LINEAR
-    return cv2.resize(crop, (w, h), interpolation=interpolation)
+    return (resize_depth if nearest else resize_rgb)(crop, size, "opencv")
