@@ -27,9 +27,10 @@ from features.local_maximal_occurrence import siltp_histograms
 def hog_siltp(images: np.ndarray) -> np.ndarray:
     """(n, h, w, 3) uint8 RGB crops -> (n, d) float64: [HOG / |HOG|, SILTP / |SILTP|]."""
     parts = [hog_whos(images), siltp_histograms(images)]
-    return np.concatenate([_unit_rows(np.asarray(p, dtype=np.float64)) for p in parts], axis=1)
+    return np.concatenate([unit_rows(np.asarray(p, dtype=np.float64)) for p in parts], axis=1)
 
 
-def _unit_rows(values: np.ndarray) -> np.ndarray:
+def unit_rows(values: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit L2 norm (an all-zero row stays zero)."""
     norms = np.linalg.norm(values, axis=1, keepdims=True)
     return values / np.where(norms > 0, norms, 1.0)

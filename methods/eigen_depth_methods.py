@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from benchmark.datasets.frames import MODALITIES, PairedFrames
 from benchmark.errors import ConfigError, DatasetError
+from features.hog_siltp import unit_rows
 from methods.base import CROSS_MODAL, DEPTH_ONLY, Matcher, euclidean_distance
 from methods.cca import CanonicalProjections, fit_cca
 from methods.context import TaskContext
@@ -153,11 +154,6 @@ def pca(features: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     _, _, vt = np.linalg.svd(features - mean, full_matrices=False)
     k = max(1, min(dim, len(features) - 1, features.shape[1]))
     return mean, vt[:k].T
-
-
-def unit_rows(values: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    return values / np.where(norms > 0, norms, 1.0)
 
 
 def cross_modal_rank1(rgb: np.ndarray, depth: np.ndarray, pids: np.ndarray) -> float:
