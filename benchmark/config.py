@@ -111,11 +111,12 @@ class Profile:
 
     def method_options(self, method: str, group: str | tuple[str, ...] | None
                        ) -> dict[str, Any]:
-        """The options a method receives: its groups' sections in order, then its own."""
+        """The options a method receives: its groups' sections in order, then its own,
+        merged key by key (an option section such as ``network`` merges field by field)."""
         groups = (group,) if isinstance(group, str) else tuple(group or ())
         merged: dict[str, Any] = {}
         for name in (*groups, method):
-            merged.update(self.options.get(name, {}))
+            merged = _merged(merged, self.options.get(name, {}))
         return merged
 
     def settings_key(self) -> str:
