@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import ConfigError
-from benchmark.options import check_types
+from benchmark.options import check_types, merge_tables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,7 +116,7 @@ class Profile:
         groups = (group,) if isinstance(group, str) else tuple(group or ())
         merged: dict[str, Any] = {}
         for name in (*groups, method):
-            merged = _merged(merged, self.options.get(name, {}))
+            merged = merge_tables(merged, self.options.get(name, {}))
         return merged
 
     def settings_key(self) -> str:
@@ -187,18 +187,7 @@ def _profile_data(name_or_path: str, chain: tuple[str, ...] = ()
     if identity in chain:
         raise ConfigError(f"{source}: profiles extend each other in a cycle")
     _, _, base_data = _profile_data(base, (*chain, identity))
-    return name, source, _merged(base_data, data)
-
-
-def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes``: tables merged recursively, other values replaced."""
-    result = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merged(result[key], value)
-        else:
-            result[key] = value
-    return result
+    return name, source, merge_tables(base_data, data)
 
 
 def parse_override(assignment: str) -> tuple[list[str], Any]:

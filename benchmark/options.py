@@ -69,12 +69,57 @@ def check_types(options_class: type, options: dict[str, Any], owner: str) -> Non
             raise ConfigError(f"{owner}: {key} must be {_describe(hint)}, got {value!r}")
 
 
+def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes``: tables (dicts) merged recursively, other values replaced;
+    how profiles extend each other and how sections and pins combine."""
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_tables(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
 def build_options(options_class: type, options: dict[str, Any], owner: str) -> Any:
-    """``options_class(**options)``; an unknown key or a value of the wrong type is a
-    :class:`ConfigError` naming ``owner``."""
+    """``options_class(**options)``, sections (fields that are dataclasses themselves)
+    built from their sub-tables the same way; an unknown key, a value of the wrong type or
+    out of range is a :class:`ConfigError` naming ``owner`` and the section. A key the
+    class lists in a ``RENAMED`` class attribute (old name -> new place) says where it
+    went."""
     fields = {f.name for f in dataclasses.fields(options_class)}
     unknown = sorted(set(options) - fields)
+    renamed = getattr(options_class, "RENAMED", {})
+    for key in unknown:
+        if key in renamed:
+            place, _, note = renamed[key].partition(" ")
+            *section, name = place.split(".")
+            raise ConfigError(f"{owner}: option {key!r} has moved to [options."
+                              f"{'.'.join(section)}] {name}{' ' + note if note else ''}"
+                              f" (--set options.{place}=...)")
     if unknown:
         raise ConfigError(f"{owner}: unknown option(s) {unknown}; known: {sorted(fields)}")
-    check_types(options_class, options, owner)
-    return options_class(**options)
+    sections = _sections(options_class)
+    values = dict(options)
+    for name, section_class in sections.items():
+        if name not in values:
+            continue
+        if not isinstance(values[name], dict):
+            raise ConfigError(f"{owner}: {name} is a section; give it as a table "
+                              f"([...{name}]) or set its fields ({name}.<field>=...)")
+        values[name] = build_options(section_class, values[name], f"{owner} [{name}]")
+    check_types(options_class, {k: v for k, v in values.items() if k not in sections}, owner)
+    try:
+        return options_class(**values)
+    except (ValueError, ConfigError) as error:
+        raise ConfigError(f"{owner}: {error}") from error
+
+
+def _sections(options_class: type) -> dict[str, type]:
+    """The fields of ``options_class`` whose type is a dataclass: its sections."""
+    try:
+        hints = typing.get_type_hints(options_class)
+    except (NameError, TypeError):
+        return {}
+    return {f.name: hints[f.name] for f in dataclasses.fields(options_class)
+            if dataclasses.is_dataclass(hints.get(f.name))}

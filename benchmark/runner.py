@@ -23,7 +23,7 @@ from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.stored import stored_crops
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.locks import task_lock
-from benchmark.options import build_options
+from benchmark.options import build_options, merge_tables
 from benchmark.protocol import EVALUATION_VERSION, single_shot
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
@@ -100,7 +100,7 @@ def plan_tasks(profile: Profile) -> list[Task]:
 def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
     """Every option ``method`` runs with under ``profile``: defaults, sections, pins."""
     cls = get_method(method)
-    given = {**profile.method_options(method, cls.option_group), **cls.pinned}
+    given = merge_tables(profile.method_options(method, cls.option_group), cls.pinned)
     options = build_options(cls.Options, given, f"{profile.source}: method {method!r}")
     return dataclasses.asdict(options)
 

@@ -22,7 +22,8 @@ import torch
 from benchmark.datasets.frames import PairedFrames
 from methods.augment import Augmentation
 from methods.deep_data import InputEncoder, Pipeline, SampleSet, fetch
-from methods.engine import SoftmaxEngine, TrainConfig, TripletEngine, float32_precision, seeded
+from methods.deep_options import DeepOptions, NumericsOptions, SoftmaxRecipe, TripletRecipe
+from methods.engine import SoftmaxEngine, TripletEngine, float32_precision, seeded
 from methods.networks import build_network
 
 
@@ -78,12 +79,12 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
         frames = frames if frames is not None else memory_mapped_frames(Path(tmp))
         samples = SampleSet.of(frames, [modality])
         pipeline = Pipeline(InputEncoder(), (height, width), device)
-        config = TrainConfig(
-            epochs=1, iterations_per_epoch=iterations, lr=0.01, lr_step=0,
-            optimizer="sgd" if loss == "softmax" else "adam",
-            sampler="random" if loss == "softmax" else "identity",
-            batch_size=batch_size, p=max(2, batch_size // 4), k=4,
-            augmentation=Augmentation("rect-crop", True, 0.5), amp=amp, tf32=tf32)
+        recipe = (SoftmaxRecipe(lr=0.01, batch_size=batch_size) if loss == "softmax" else
+                  TripletRecipe(lr=0.01, p=max(2, batch_size // 4), k=4, identity_epochs=False))
+        options = DeepOptions(augmentation=Augmentation("rect-crop", True, 0.5),
+                              numerics=NumericsOptions(amp, tf32))
+        config = options.engine_config(recipe, epochs=1, iterations_per_epoch=iterations,
+                                       lr_step=0)
         engine_cls = SoftmaxEngine if loss == "softmax" else TripletEngine
         with seeded(seed, device):
             model = build_network(arch, loss, num_classes=samples.num_classes)

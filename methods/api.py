@@ -8,15 +8,18 @@ Matchers and registration:
     Matcher, register, CROSS_MODAL, RGB_ONLY, DEPTH_ONLY, TaskContext, ConfigError.
 Deep methods (one trained network per fold, trained or loaded once):
     DeepMethod (hooks: spec, engine, build_network, train_config, engine_options,
-    forward, unread_options; SOFTMAX_OPTIONS and TRIPLET_OPTIONS name each built-in
-    recipe's options), SoftmaxNetwork, TripletNetwork, DeepOptions (the ``[options.deep]``
-    section; a plugin's own section subclasses it), NetworkSpec, ReidNetwork,
-    build_network, Backbone.
+    forward, key_sections, unread_options), SHARED_SECTIONS, SoftmaxNetwork,
+    TripletNetwork, NetworkSpec, ReidNetwork, build_network, Backbone.
+Option sections (``[options.deep.<section>]``):
+    DeepOptions (one field per section; a plugin adds its recipe's section by
+    subclassing it), NetworkOptions, SelectionOptions, SoftmaxRecipe, TripletRecipe,
+    NumericsOptions, ComputeOptions, ReproductionOptions, Augmentation; engine_fields
+    (a section's fields named as the engine's settings).
 Training steps and recipes:
     Engine (override ``compute_loss``; ``learning_rate`` and ``make_sampler`` for another
-    schedule or batch composition), TrainConfig, engine_config (a recipe with the
-    ``[options.deep]`` numerics), schedule_and_selection, softmax_recipe, triplet_recipe,
-    Augmentation, Batch, SampleSet, MODALITY_CODES.
+    schedule or batch composition), TrainConfig (``DeepOptions.engine_config(recipe)``
+    builds it from a recipe section), softmax_recipe, triplet_recipe, Batch, SampleSet,
+    MODALITY_CODES.
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.
@@ -28,19 +31,26 @@ from methods.backbone import Backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep import (
-    SOFTMAX_OPTIONS,
-    TRIPLET_OPTIONS,
+    SHARED_SECTIONS,
     DeepMethod,
-    DeepOptions,
     NetworkSpec,
     SoftmaxNetwork,
     TripletNetwork,
-    engine_config,
-    schedule_and_selection,
     softmax_recipe,
     triplet_recipe,
 )
 from methods.deep_data import MODALITY_CODES, Batch, SampleSet
+from methods.deep_options import (
+    ComputeOptions,
+    DeepOptions,
+    NetworkOptions,
+    NumericsOptions,
+    ReproductionOptions,
+    SelectionOptions,
+    SoftmaxRecipe,
+    TripletRecipe,
+    engine_fields,
+)
 from methods.engine import Engine, TrainConfig
 from methods.losses import (
     batch_hard_triplet_loss,
@@ -52,12 +62,12 @@ from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
 
 __all__ = [
-    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY", "SOFTMAX_OPTIONS",
-    "TRIPLET_OPTIONS", "Augmentation", "Backbone",
-    "Batch", "ConfigError", "DeepMethod", "DeepOptions", "Engine", "IdentityBatches",
-    "Matcher", "NetworkSpec", "RandomBatches", "ReidNetwork", "SampleSet",
-    "SoftmaxNetwork", "TaskContext", "TrainConfig", "TripletNetwork",
-    "batch_hard_triplet_loss", "build_network", "engine_config", "pairwise_distances",
-    "register", "schedule_and_selection", "softmax_recipe", "triplet_recipe",
+    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY", "SHARED_SECTIONS",
+    "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "DeepMethod",
+    "DeepOptions", "Engine", "IdentityBatches", "Matcher", "NetworkOptions", "NetworkSpec",
+    "NumericsOptions", "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
+    "SelectionOptions", "SoftmaxNetwork", "SoftmaxRecipe", "TaskContext", "TrainConfig",
+    "TripletNetwork", "TripletRecipe", "batch_hard_triplet_loss", "build_network",
+    "engine_fields", "pairwise_distances", "register", "softmax_recipe", "triplet_recipe",
     "weighted_regularized_triplet_loss",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ class Augmentation:
         erasing: probability of erasing one random rectangle of an image (0 = off).
     """
 
-    crop: str = "rect-crop"
+    crop: Literal[CROPS] = "rect-crop"
     flip: bool = True
     erasing: float = 0.0
 

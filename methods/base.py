@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.distance import euclidean_distance
-from benchmark.options import NoOptions, build_options
+from benchmark.options import NoOptions, build_options, merge_tables
 from methods.context import TaskContext
 
 __all__ = ["CROSS_MODAL", "DEPTH_ONLY", "RGB_ONLY", "Matcher", "euclidean_distance"]
@@ -61,7 +61,7 @@ class Matcher(ABC):
     ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        self.options = build_options(self.Options, {**options, **self.pinned},
+        self.options = build_options(self.Options, merge_tables(options, self.pinned),
                                      f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
 

@@ -22,30 +22,33 @@ Methods:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from methods.augment import CROPS, Augmentation
+from methods.augment import Augmentation
 from methods.base import CROSS_MODAL, Matcher
 from methods.context import TaskContext
 from methods.deep import (
-    DeepOptions,
     NetworkSpec,
-    check_cacheable,
-    check_crop_source,
-    engine_config,
     frames_fingerprint,
     network_pipeline,
     save_store,
     stored_crops_for,
 )
 from methods.deep_data import SampleSet, embed_images
+from methods.deep_options import (
+    DeepOptions,
+    ReproductionOptions,
+    check_cacheable,
+    check_crop_source,
+    engine_fields,
+)
 from methods.distillation_parts import (
     FROZEN_BN,
     REDUCTIONS,
@@ -69,14 +72,36 @@ CHECKPOINT_NAME = "student.pt"
 DIRECTIONS = {"depth2rgb": ("depth", "rgb"), "rgb2depth": ("rgb", "depth")}
 FREEZE_SWEEP = ("layer1", "layer2", "layer3", "layer4")
 TRAIN_SPLITS = ("fold", "split-0")
+# Old flat keys of [options.distillation] -> their new place.
+STEP2_RENAMED = {
+    **{k: f"distillation.step2.{k}" for k in ("freeze_from", "frozen_bn", "loss_reduction")},
+    **{f"distill_{k}": f"distillation.step2.{k}"
+       for k in ("lr", "momentum", "weight_decay", "epochs", "batch_size", "drop_last",
+                 "eval_every", "dropout")},
+    "distill_augment": "distillation.step2.augmentation.crop",
+    "distill_flip": "distillation.step2.augmentation.flip",
+    "distill_train_split": "distillation.reproduction.train_split",
+}
 
 
 @dataclass(frozen=True)
-class DistillationOptions(DeepOptions):
-    """Step-II options on top of :class:`~methods.deep.DeepOptions` (which also decide
-    the step-I network that is reused).
+class Step2Recipe:
+    """``[options.distillation.step2]``: how G learns (SGD with Nesterov momentum,
+    constant rate; the authors' step-II code by default).
 
     Attributes:
+        lr, momentum, weight_decay, epochs, batch_size, drop_last, eval_every,
+            augmentation: the engine's settings of the same names
+            (:class:`~methods.engine.TrainConfig`). ``epochs`` are passes over the
+            training frames; ``batch_size`` paired frames per batch (the authors' code
+            defaults to 64, ``transfer-reid/transfer-reid.py:79``; their published command
+            passes 16, ``README.md:52``); ``drop_last = false`` keeps the last partial
+            batch (the authors' ``drop_last=False``, ``transfer-reid/retrainer.py:280``);
+            G is validated (sum of both cross-modal mAPs on the validation identities)
+            every ``eval_every`` epochs and after the last, and the best is kept;
+            ``augmentation`` is G's inputs' (the authors' rect crop and random flip,
+            ``transfer-reid/retrainer.py:239-244``); F's targets are its embeddings of the
+            unaugmented frames.
         freeze_from: first frozen module; it and every module after it in forward order,
             up to and including the embedding head, are frozen. ``"layer1"`` ...
             ``"layer4"`` name the convolution closing the stage's first block
@@ -90,91 +115,87 @@ class DistillationOptions(DeepOptions):
         loss_reduction: ``"sum"`` (squared error summed over batch and embedding, the
             authors'), ``"mean"`` (over the batch x embedding elements) or
             ``"per-sample"`` (squared distance averaged over the batch, the paper's
-            Eq. 3). Rescale ``distill_lr`` and ``distill_weight_decay`` with
+            Eq. 3). Rescale ``lr`` and ``weight_decay`` with
             :func:`methods.distillation_parts.equivalent_settings` for the same training.
-        distill_lr, distill_momentum, distill_weight_decay: SGD with Nesterov momentum,
-            constant rate.
-        distill_epochs: epochs of one pass over the training frames.
-        distill_batch_size: paired frames per batch (the authors' code defaults to 64,
-            ``transfer-reid/transfer-reid.py:79``; their published command passes 16,
-            ``README.md:52``).
-        distill_drop_last: drop the last partial batch of an epoch (``True``, the
-            remainder carries over to the next epoch) or keep it (``False``, the authors'
-            ``drop_last=False``, ``transfer-reid/retrainer.py:280``).
-        distill_eval_every: validate (sum of both cross-modal mAPs on the validation
-            identities) every this many epochs and after the last; the best is kept.
-        distill_augment, distill_flip: augmentation of G's inputs (the authors' rect
-            crop and random flip, ``transfer-reid/retrainer.py:239-244``); F's targets
-            are its embeddings of the unaugmented frames.
-        distill_dropout: dropout in G while it learns (the authors' 0.5, see
+        dropout: dropout in G while it learns (the authors' 0.5, see
             :class:`~methods.distillation_parts.StudentNetwork`).
-        distill_train_split: whose identities G learns on: ``"fold"`` (the fold's own
-            training identities) or ``"split-0"`` (the authors' code: split 0's training
-            list on every fold, ``transfer-reid/gt_extractor.py:75``). Split 0's
-            training list shares no identity with any split's test list; on folds 1-2 it
-            holds 24 of the fold's 32 training identities (RobotPKU: 30 of 40) and all of
-            the fold's validation identities, so G learns on identities F was selected on.
-            F is the fold's own step-I network either way.
     """
 
+    optimizer: ClassVar[str] = "sgd"
+    sampler: ClassVar[str] = "random"
+    lr_step: ClassVar[int] = 0
+    patience: ClassVar[int] = 0
+    outside_engine: ClassVar[tuple[str, ...]] = ("freeze_from", "frozen_bn",
+                                                 "loss_reduction", "dropout")
+
+    lr: float = 2e-6
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 30
+    batch_size: int = 64
+    drop_last: bool = True
+    eval_every: int = 1
+    augmentation: Augmentation = field(default_factory=Augmentation)
     freeze_from: str = "layer3"
-    frozen_bn: str = "adapt"
-    loss_reduction: str = "sum"
-    distill_lr: float = 2e-6
-    distill_momentum: float = 0.9
-    distill_weight_decay: float = 5e-4
-    distill_epochs: int = 30
-    distill_batch_size: int = 64
-    distill_drop_last: bool = True
-    distill_eval_every: int = 1
-    distill_augment: str = "rect-crop"
-    distill_flip: bool = True
-    distill_dropout: float = 0.5
-    distill_train_split: str = "fold"
+    frozen_bn: Literal[FROZEN_BN] = "adapt"
+    loss_reduction: Literal[REDUCTIONS] = "sum"
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout must be in [0, 1)")
+        if min(self.epochs, self.batch_size, self.eval_every) < 1:
+            raise ConfigError("epochs, batch_size and eval_every must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("need lr > 0, weight_decay >= 0, 0 <= momentum < 1")
+
+
+@dataclass(frozen=True)
+class DistillationReproduction(ReproductionOptions):
+    """``[options.deep.reproduction]`` plus ``[options.distillation.reproduction]``.
+
+    Attributes:
+        train_split: whose identities G learns on: ``"fold"`` (the fold's own training
+            identities) or ``"split-0"`` (the authors' code: split 0's training list on
+            every fold, ``transfer-reid/gt_extractor.py:75``). Split 0's training list
+            shares no identity with any split's test list; on folds 1-2 it holds 24 of
+            the fold's 32 training identities (RobotPKU: 30 of 40) and all of the fold's
+            validation identities, so G learns on identities F was selected on. F is the
+            fold's own step-I network either way.
+    """
+
+    train_split: Literal[TRAIN_SPLITS] = "fold"
+
+
+@dataclass(frozen=True)
+class DistillationOptions(DeepOptions):
+    """Step-II options (``[options.distillation]``) on top of
+    :class:`~methods.deep_options.DeepOptions` (``[options.deep]``, which also decide the
+    step-I network that is reused)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {**DeepOptions.RENAMED, **STEP2_RENAMED}
+
+    step2: Step2Recipe = field(default_factory=Step2Recipe)
+    reproduction: DistillationReproduction = field(default_factory=DistillationReproduction)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.frozen_bn not in FROZEN_BN:
-            raise ConfigError(f"distillation option frozen_bn: expected one of {FROZEN_BN}, "
-                              f"got {self.frozen_bn!r}")
-        if self.loss_reduction not in REDUCTIONS:
-            raise ConfigError(f"distillation option loss_reduction: expected one of "
-                              f"{REDUCTIONS}, got {self.loss_reduction!r}")
-        if self.distill_train_split not in TRAIN_SPLITS:
-            raise ConfigError(f"distillation option distill_train_split: expected one of "
-                              f"{TRAIN_SPLITS}, got {self.distill_train_split!r}")
-        if not 0.0 <= self.distill_dropout < 1.0:
-            raise ConfigError("distillation option distill_dropout must be in [0, 1)")
-        if self.distill_augment not in CROPS:
-            raise ConfigError(f"distillation option distill_augment: expected one of {CROPS}")
-        if min(self.distill_epochs, self.distill_batch_size, self.distill_eval_every) < 1:
-            raise ConfigError("distillation options: epochs, batch size and eval_every "
-                              "must be >= 1")
-        if self.distill_lr <= 0 or self.distill_weight_decay < 0 or \
-                not 0 <= self.distill_momentum < 1:
-            raise ConfigError("distillation options: need distill_lr > 0, "
-                              "distill_weight_decay >= 0, 0 <= distill_momentum < 1")
-        check_freeze_point(self.arch, self.freeze_from)
-        check_crop_source(self.crop_from, self.resize, self.distill_augment,
-                          self.cache_fixed_stages, "distillation option")
-        if self.cache_fixed_stages:
-            check_cacheable(self.train_from, self.distill_augment, 0.0, "distillation option")
+        check_freeze_point(self.network.arch, self.step2.freeze_from)
+        check_crop_source(self.network, self.step2.augmentation.crop,
+                          self.compute.cache_fixed_stages)
+        if self.compute.cache_fixed_stages:
+            check_cacheable(self.network.train_from, self.step2.augmentation)
 
     def deep(self) -> DeepOptions:
         """The ``[options.deep]`` part: exactly the options of the step-I network."""
-        names = {f.name for f in dataclasses.fields(DeepOptions)}
-        return DeepOptions(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+        sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(DeepOptions)}
+        base = {f.name: getattr(self.reproduction, f.name)
+                for f in dataclasses.fields(ReproductionOptions)}
+        return DeepOptions(**{**sections, "reproduction": ReproductionOptions(**base)})
 
     def train_config(self) -> TrainConfig:
         """The engine settings of step II (numerics from ``[options.deep]``)."""
-        return engine_config(self, epochs=self.distill_epochs, optimizer="sgd",
-                             lr=self.distill_lr, weight_decay=self.distill_weight_decay,
-                             momentum=self.distill_momentum, lr_step=0, sampler="random",
-                             batch_size=self.distill_batch_size,
-                             drop_last=self.distill_drop_last,
-                             eval_every=self.distill_eval_every, patience=0,
-                             augmentation=Augmentation(self.distill_augment,
-                                                       self.distill_flip))
+        return TrainConfig(**{**engine_fields(self.numerics), **engine_fields(self.step2)})
 
 
 class Distillation(Matcher):
@@ -219,21 +240,20 @@ class Distillation(Matcher):
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
         self.store = step1.store
         self.teacher = freeze_teacher(teacher)
-        module = resolve_freeze_point(teacher, options.freeze_from)
+        module = resolve_freeze_point(teacher, options.step2.freeze_from)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
         step1_key = step1.artifact_key(train, val, step1_seed)
-        shared = {f.name for f in dataclasses.fields(DeepOptions)}
-        own = {k: v for k, v in options.training_key().items() if k not in shared}
         key = {"step1": step1_key, "source": self.source, "target": self.target,
-               "distillation": {**own, "freeze_from": module}, "seed": seed,
+               "step2": {**dataclasses.asdict(options.step2), "freeze_from": module},
+               "train_split": options.reproduction.train_split, "seed": seed,
                "learn_on": frames_fingerprint(learn_on)}
         threads = torch.get_num_threads()
 
         def build(meta: dict[str, Any] | None) -> StudentNetwork:
             return StudentNetwork(teacher, frozen_modules(teacher, module),
-                                  fixed_bn=options.frozen_bn == "fixed",
-                                  dropout=options.distill_dropout)
+                                  fixed_bn=options.step2.frozen_bn == "fixed",
+                                  dropout=options.step2.dropout)
 
         def fit(student: StudentNetwork) -> tuple[StudentNetwork, dict[str, Any]]:
             result = self._train(student, learn_on, val, seed, threads)
@@ -242,20 +262,21 @@ class Distillation(Matcher):
 
         folder = self.context.artifact_dir(ARTIFACT_KIND, key)
         student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
-                                                 self.context.device, options.num_threads)
+                                                 self.context.device,
+                                                 options.compute.num_threads)
         self.student = student.to(self.context.device).eval()
         save_store(self.store)
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
-        """The frames G learns on: the fold's, or split 0's (``distill_train_split``)."""
-        if self.options.distill_train_split == "fold":
+        """The frames G learns on: the fold's, or split 0's (``reproduction.train_split``)."""
+        if self.options.reproduction.train_split == "fold":
             return train
         if self.context.first_fold_train is not None:
             return self.context.first_fold_train()
         if self.context.fold == 0:
             return train
-        raise ConfigError("distill_train_split = \"split-0\" needs the runner's split 0 "
+        raise ConfigError("reproduction.train_split = \"split-0\" needs the runner's split 0 "
                           "(TaskContext.first_fold_train)")
 
     def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
@@ -271,14 +292,15 @@ class Distillation(Matcher):
         with torch_threads(threads):
             targets = torch.from_numpy(embed_images(self.teacher, pipeline,
                                                     train.images(self.source), self.source,
-                                                    options.eval_batch_size, amp))
+                                                    options.compute.eval_batch_size, amp))
         validate = CrossModalValidator(self.teacher, pipeline,
-                                       Validation(val, options.validation, seed),
-                                       self.source, self.target, options.eval_batch_size, amp)
+                                       Validation(val, options.reproduction.validation, seed),
+                                       self.source, self.target,
+                                       options.compute.eval_batch_size, amp)
         engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
                                     pipeline, options.train_config(), seed=seed,
                                     validate=validate, quiet=self.context.quiet,
-                                    targets=targets, reduction=options.loss_reduction)
+                                    targets=targets, reduction=options.step2.loss_reduction)
         return engine.fit().to_dict()
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
@@ -292,7 +314,7 @@ class Distillation(Matcher):
                                     network, device, store=self.store)
         with self.options.precision():
             embeddings = embed_images(network, pipeline, images, modality,
-                                      self.options.eval_batch_size,
+                                      self.options.compute.eval_batch_size,
                                       amp=self.options.autocast(device))
         save_store(self.store)
         return embeddings
@@ -326,9 +348,9 @@ DistillRgb2depthSoftmax = _variant("rgb2depth", "softmax")
 DistillRgb2depthTriplet = _variant("rgb2depth", "triplet")
 
 FREEZE_ABLATIONS = {
-    stage: _variant("depth2rgb", "softmax", f"-freeze-{stage}", {"freeze_from": stage},
+    stage: _variant("depth2rgb", "softmax", f"-freeze-{stage}", {"step2": {"freeze_from": stage}},
                     f"ablation: distill-depth2rgb-softmax frozen from {stage}")
     for stage in FREEZE_SWEEP
 }
-BN_ABLATION = _variant("depth2rgb", "softmax", "-bn-fixed", {"frozen_bn": "fixed"},
+BN_ABLATION = _variant("depth2rgb", "softmax", "-bn-fixed", {"step2": {"frozen_bn": "fixed"}},
                        "ablation: distill-depth2rgb-softmax, frozen part in eval mode")

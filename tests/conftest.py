@@ -10,6 +10,12 @@ import torch
 
 from benchmark.datasets.base import Dataset, register_dataset
 from benchmark.datasets.frames import PairedFrames
+from benchmark.options import build_options
+
+
+def parsed(options_class: type, **sections: dict):
+    """``options_class`` built from section tables, as a profile's are."""
+    return build_options(options_class, sections, options_class.__name__)
 
 
 def toy_frames(identities: int = 10, per_identity: int = 6, size=(16, 8), seed: int = 0

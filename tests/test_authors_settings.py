@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import toy_frames
+from conftest import parsed, toy_frames
 
 from benchmark.config import load_profile
 from benchmark.protocol_authors import one_trial
 from benchmark.runner import resolved_options
 from methods.augment import IMAGENET_MEAN, IMAGENET_STD
 from methods.context import TaskContext
-from methods.deep import DeepOptions, NetworkSpec, encoder_for, pipeline_for, train_config
+from methods.deep import NetworkSpec, encoder_for, pipeline_for, train_config
 from methods.deep_data import SampleSet
+from methods.deep_options import DeepOptions
 from methods.distillation import DistillationOptions, DistillDepth2rgbSoftmax
 from methods.distillation_parts import StudentNetwork, frozen_modules
 from methods.engine import TrainConfig, TripletEngine
@@ -31,13 +32,14 @@ def test_a_triplet_epoch_is_each_identity_once():
     # RandomIdentitySampler with drop_last), not one pass over the images.
     frames = toy_frames(identities=32, per_identity=10, size=(8, 4))
     samples = SampleSet.of(frames, ("rgb",))
-    options = DeepOptions(arch="resnet10", height=8, width=4, triplet_epoch="identities")
+    small = {"arch": "resnet10", "height": 8, "width": 4}
+    options = parsed(DeepOptions, network=small, triplet={"identity_epochs": True})
     config = train_config(NetworkSpec(("rgb",), "triplet"), options)
     network = build_network("resnet10", "triplet")
     engine = TripletEngine(network, samples, pipeline_for(NetworkSpec(("rgb",), "triplet"),
                                                           options, "cpu"), config, quiet=True)
     assert engine.iterations_per_epoch == 2
-    images = DeepOptions(arch="resnet10", height=8, width=4, triplet_epoch="images")
+    images = parsed(DeepOptions, network=small, triplet={"identity_epochs": False})
     engine = TripletEngine(network, samples, pipeline_for(NetworkSpec(("rgb",), "triplet"),
                                                           images, "cpu"),
                            train_config(NetworkSpec(("rgb",), "triplet"), images), quiet=True)
@@ -61,9 +63,10 @@ def test_authors_validation_schedule():
 
 
 def test_softmax_trunk_learns_at_the_full_rate_in_the_paper_profile():
-    options = DeepOptions(**resolved_options(load_profile("paper"), "resnet-rgb-softmax"))
+    options = parsed(DeepOptions, **resolved_options(load_profile("paper"),
+                                                     "resnet-rgb-softmax"))
     config = train_config(NetworkSpec(("rgb",), "softmax"), options)
-    assert options.pretrained == "imagenet"
+    assert options.network.pretrained == "imagenet"
     assert config.backbone_lr_mult == 1.0 and config.lr == 0.1
     assert config.amp is False
 
@@ -75,7 +78,7 @@ def _depth_batch(frames, rows):
 def test_zero_padding_puts_depth_in_channel_0_at_test_in_the_authors_layout():
     frames = toy_frames(identities=2, per_identity=2, size=(8, 4))
     depth = _depth_batch(frames, [0, 1])
-    authors = DeepOptions(zero_padding_eval="authors")
+    authors = parsed(DeepOptions, reproduction={"zero_padding_eval": "authors"})
     trained = encoder_for(ZERO_PADDING, authors).encode(depth, "depth")
     tested = encoder_for(ZERO_PADDING, authors, evaluation=True).encode(depth, "depth")
     assert torch.all(trained[:, :2] == 0) and torch.any(trained[:, 2] > 0)
@@ -87,7 +90,8 @@ def test_zero_padding_puts_depth_in_channel_0_at_test_in_the_authors_layout():
 def test_stored_8bit_depth_reaches_the_network_unchanged_but_for_normalisation():
     rng = np.random.default_rng(0)
     depth = rng.integers(0, 256, size=(3, 16, 8)).astype(np.uint16)
-    options = DeepOptions(height=16, width=8, depth_encoding="stored")
+    options = parsed(DeepOptions, network={"height": 16, "width": 8,
+                                           "depth_encoding": "stored"})
     x = pipeline_for(NetworkSpec(("depth",), "softmax"), options, "cpu",
                      evaluation=True).eval_inputs(depth, "depth")
     for c in range(3):
@@ -121,10 +125,10 @@ def test_split0_step2_learns_on_fold_0_identities(tmp_path: Path):
     fold0 = toy_frames(identities=4, per_identity=2, size=(8, 4))
     fold1 = toy_frames(identities=6, per_identity=2, size=(8, 4), seed=1)
     context = TaskContext(artifact_root=tmp_path, fold=1, first_fold_train=lambda: fold0)
-    bugged = DistillDepth2rgbSoftmax(context=context, arch="resnet10",
-                                     distill_train_split="split-0")
+    bugged = DistillDepth2rgbSoftmax(context=context, network={"arch": "resnet10"},
+                                     reproduction={"train_split": "split-0"})
     assert bugged.student_training_frames(fold1) is fold0
-    fixed = DistillDepth2rgbSoftmax(context=context, arch="resnet10")
+    fixed = DistillDepth2rgbSoftmax(context=context, network={"arch": "resnet10"})
     assert fixed.student_training_frames(fold1) is fold1
 
 
@@ -147,19 +151,21 @@ def test_paper_profile_resolves_to_the_authors_values_and_corrected_turns_bugs_o
     paper, corrected = load_profile("paper"), load_profile("paper-corrected")
     bugs = {"zero_padding_eval": ("authors", "as-trained"),
             "validation": ("authors", "temporal"),
-            "distill_train_split": ("split-0", "fold")}
+            "train_split": ("split-0", "fold")}
     for method in paper.run.methods:
         a, b = resolved_options(paper, method), resolved_options(corrected, method)
         differing = {k for k in a if a[k] != b[k]}
-        assert differing <= set(bugs), method
+        assert differing <= {"reproduction"}, method
         for key, (authors, fixed) in bugs.items():
-            if key in a:
-                assert (a[key], b[key]) == (authors, fixed)
-    distill = DistillationOptions(**resolved_options(paper, "distill-depth2rgb-softmax"))
-    assert (distill.distill_dropout, distill.distill_flip) == (0.5, True)
-    assert (distill.triplet_epoch, distill.eval_schedule) == ("identities", "authors")
-    assert (distill.depth_encoding, distill.amp, distill.backbone_lr_mult) == ("stored",
-                                                                              False, 1.0)
+            if key in a.get("reproduction", {}):
+                assert (a["reproduction"][key], b["reproduction"][key]) == (authors, fixed)
+    distill = parsed(DistillationOptions,
+                     **resolved_options(paper, "distill-depth2rgb-softmax"))
+    assert (distill.step2.dropout, distill.step2.augmentation.flip) == (0.5, True)
+    assert (distill.triplet.identity_epochs, distill.selection.eval_schedule) == (True,
+                                                                                  "authors")
+    assert (distill.network.depth_encoding, distill.numerics.amp,
+            distill.softmax.backbone_lr_mult) == ("stored", False, 1.0)
 
 
 

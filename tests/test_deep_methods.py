@@ -7,13 +7,20 @@ import pytest
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
+from benchmark.options import merge_tables
 from methods import deep
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
 from methods.context import TaskContext, derive_seed
 from methods.registry import get_method
 
-TINY = dict(arch="resnet18", height=32, width=16, epochs=1, eval_every=1,
-            softmax_batch_size=16, triplet_p=2, triplet_k=4, eval_batch_size=64)
+TINY = {"network": {"arch": "resnet18", "height": 32, "width": 16},
+        "selection": {"epochs": 1, "eval_every": 1}, "softmax": {"batch_size": 16},
+        "triplet": {"p": 2, "k": 4}, "compute": {"eval_batch_size": 64}}
+
+
+def tiny(**sections: dict) -> dict:
+    """TINY with the fields of ``sections`` changed (``tiny(triplet={"k": 3})``)."""
+    return merge_tables(TINY, sections)
 
 
 def blob_frames(n_ids: int, per_id: int, first_pid: int, seed: int) -> PairedFrames:
@@ -56,10 +63,12 @@ def test_options_are_checked(tmp_path) -> None:
     cls = get_method("zero-padding")
     with pytest.raises(ConfigError):
         cls(context(tmp_path), learning_rate=0.1)
-    with pytest.raises(ConfigError):
-        cls(context(tmp_path), zero_padding_channels=1)
-    with pytest.raises(ConfigError):
-        cls(context(tmp_path), depth_encoding="jet")
+    with pytest.raises(ConfigError, match=r"\[network\]: zero_padding_channels must be"):
+        cls(context(tmp_path), network={"zero_padding_channels": 1})
+    with pytest.raises(ConfigError, match="depth_encoding"):
+        cls(context(tmp_path), network={"depth_encoding": "jet"})
+    with pytest.raises(ConfigError, match="network is a section"):
+        cls(context(tmp_path), network="resnet18")
 
 
 def test_fit_embed_and_reuse_without_retraining(tmp_path, split, monkeypatch) -> None:
@@ -83,7 +92,7 @@ def test_fit_embed_and_reuse_without_retraining(tmp_path, split, monkeypatch) ->
     network, path = deep.train_or_load_step1("depth", "triplet", TINY, train, val,
                                              distillation)
     assert path == matcher.checkpoint and not network.training
-    other = get_method(name)(context(tmp_path, method=name), **dict(TINY, triplet_k=3))
+    other = get_method(name)(context(tmp_path, method=name), **tiny(triplet={"k": 3}))
     with pytest.raises(AssertionError, match="trained again"):
         other.fit(train, val)
 
@@ -92,8 +101,9 @@ def test_cross_modal_networks_are_deterministic(tmp_path, split) -> None:
     train, val = split
     runs = []
     for i in range(2):
-        matcher = get_method("zero-padding")(context(tmp_path / str(i), seed=7), **TINY,
-                                             zero_padding_channels=2).fit(train, val)
+        matcher = get_method("zero-padding")(context(tmp_path / str(i), seed=7),
+                                             **tiny(network={"zero_padding_channels": 2})
+                                             ).fit(train, val)
         runs.append((matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")))
     assert runs[0][0].shape == runs[0][1].shape == (len(val), 128)
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
@@ -102,21 +112,22 @@ def test_cross_modal_networks_are_deterministic(tmp_path, split) -> None:
 
 def test_one_stream_with_colormap_depth(tmp_path, split) -> None:
     train, val = split
-    matcher = get_method("one-stream")(context(tmp_path), **TINY,
-                                       depth_encoding="colormap").fit(train, val)
+    matcher = get_method("one-stream")(context(tmp_path),
+                                       **tiny(network={"depth_encoding": "colormap"})
+                                       ).fit(train, val)
     rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
     assert rgb.shape == depth.shape == (len(val), 128)
     assert np.isfinite(rgb).all() and np.isfinite(depth).all()
 
 
-def keys_of_every_network(tmp_path, **changed) -> dict[str, dict]:
+def keys_of_every_network(tmp_path, **changed: dict) -> dict[str, dict]:
     """The artifact key of every built-in deep network (and distillation's step I) of one
     fold, under TINY with ``changed``."""
     train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
     names = ["resnet-rgb-softmax", "resnet-depth-softmax", "zero-padding", "one-stream",
              "resnet-rgb-triplet", "resnet-depth-triplet"]
-    return {name: get_method(name)(context, **{**TINY, **changed}).artifact_key(train, val, 0)
+    return {name: get_method(name)(context, **tiny(**changed)).artifact_key(train, val, 0)
             for name in names}
 
 
@@ -124,9 +135,14 @@ def test_a_network_key_holds_only_the_recipe_it_trains_with(tmp_path) -> None:
     base = keys_of_every_network(tmp_path)
     softmax = ["resnet-rgb-softmax", "resnet-depth-softmax", "zero-padding", "one-stream"]
     triplet = ["resnet-rgb-triplet", "resnet-depth-triplet"]
-    for change, moved in [({"triplet_margin": 0.3}, triplet), ({"triplet_p": 3}, triplet),
-                          ({"softmax_lr": 0.05}, softmax), ({"dropout": 0.2}, softmax),
-                          ({"zero_padding_channels": 2}, ["zero-padding"]),
-                          ({"epochs": 3}, softmax + triplet)]:
+    for change, moved in [({"triplet": {"margin": 0.3}}, triplet),
+                          ({"triplet": {"p": 3}}, triplet),
+                          ({"softmax": {"lr": 0.05}}, softmax),
+                          ({"softmax": {"dropout": 0.2}}, softmax),
+                          ({"network": {"zero_padding_channels": 2}}, ["zero-padding"]),
+                          ({"reproduction": {"zero_padding_eval": "authors"}},
+                           ["zero-padding"]),
+                          ({"compute": {"eval_batch_size": 8, "num_threads": 1}}, []),
+                          ({"selection": {"epochs": 3}}, softmax + triplet)]:
         keys = keys_of_every_network(tmp_path, **change)
         assert sorted(n for n in keys if keys[n] != base[n]) == sorted(moved), change

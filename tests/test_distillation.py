@@ -13,8 +13,9 @@ from methods import deep, distillation
 from methods.augment import Augmentation
 from methods.base import CROSS_MODAL
 from methods.context import TaskContext
-from methods.deep import DeepOptions, NetworkSpec, pipeline_for
+from methods.deep import NetworkSpec, pipeline_for
 from methods.deep_data import SampleSet, embed_images, fetch
+from methods.deep_options import DeepOptions, NetworkOptions
 from methods.distillation_parts import (
     DistillationEngine,
     StudentNetwork,
@@ -29,9 +30,10 @@ from methods.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-STEP1 = dict(arch="resnet18", height=32, width=16, epochs=1, eval_every=1,
-             softmax_batch_size=8, triplet_p=2, triplet_k=4, eval_batch_size=64)
-TINY = dict(STEP1, distill_epochs=1, distill_batch_size=8)
+STEP1 = {"network": {"arch": "resnet18", "height": 32, "width": 16},
+         "selection": {"epochs": 1, "eval_every": 1}, "softmax": {"batch_size": 8},
+         "triplet": {"p": 2, "k": 4}, "compute": {"eval_batch_size": 64}}
+TINY = {**STEP1, "step2": {"epochs": 1, "batch_size": 8}}
 MAIN = ("distill-depth2rgb-softmax", "distill-depth2rgb-triplet",
         "distill-rgb2depth-softmax", "distill-rgb2depth-triplet")
 
@@ -70,7 +72,8 @@ def teacher_network(seed: int = 0) -> torch.nn.Module:
 
 def engine_for(student, train, teacher, reduction="sum", lr=1e-3, wd=5e-4):
     pipeline = pipeline_for(NetworkSpec(("rgb",), "softmax"),
-                            DeepOptions(arch="resnet18", height=32, width=16), "cpu")
+                            DeepOptions(NetworkOptions(arch="resnet18", height=32, width=16)),
+                            "cpu")
     targets = torch.from_numpy(embed_images(teacher, pipeline, train.depth, "depth"))
     config = TrainConfig(epochs=1, lr=lr, weight_decay=wd, momentum=0.9, lr_step=0,
                          batch_size=4, eval_every=1, augmentation=Augmentation("none", False))
@@ -100,19 +103,23 @@ def test_registry_names_settings_and_requirements() -> None:
     for stage in ("layer1", "layer2", "layer3", "layer4"):
         cls = get_method(f"distill-depth2rgb-softmax-freeze-{stage}")
         assert cls.ablation and "distill-depth2rgb-softmax" in cls.requires
-    assert get_method("distill-depth2rgb-softmax-bn-fixed").pinned == {"frozen_bn": "fixed"}
+    bn_fixed = get_method("distill-depth2rgb-softmax-bn-fixed")
+    assert bn_fixed.pinned == {"step2": {"frozen_bn": "fixed"}}
 
 
 def test_options_are_checked(tmp_path) -> None:
     cls = get_method("distill-depth2rgb-softmax")
-    for bad in ({"learning_rate": 1.0}, {"frozen_bn": "frozen"}, {"loss_reduction": "avg"},
-                {"arch": "resnet18", "freeze_from": "layer3.0.conv3"}, {"distill_epochs": 0}):
+    for bad in ({"learning_rate": 1.0}, {"step2": {"frozen_bn": "frozen"}},
+                {"step2": {"loss_reduction": "avg"}}, {"step2": {"epochs": 0}},
+                {"network": {"arch": "resnet18"}, "step2": {"freeze_from": "layer3.0.conv3"}},
+                {"reproduction": {"train_split": "split-9"}}, {"distill_epochs": 1}):
         with pytest.raises(ConfigError):
             cls(context(tmp_path), **bad)
     ablation = get_method("distill-depth2rgb-softmax-freeze-layer1")(
-        context(tmp_path), arch="resnet18", freeze_from="layer3")
-    assert ablation.options.freeze_from == "layer1"
-    assert ablation.options.deep() == DeepOptions(arch="resnet18")
+        context(tmp_path), network={"arch": "resnet18"},
+        step2={"freeze_from": "layer3", "lr": 0.5})
+    assert (ablation.options.step2.freeze_from, ablation.options.step2.lr) == ("layer1", 0.5)
+    assert ablation.options.deep() == DeepOptions(NetworkOptions(arch="resnet18"))
 
 
 def test_freeze_points() -> None:
@@ -232,7 +239,8 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     same = get_method("distill-depth2rgb-softmax-freeze-layer3")(ctx, **TINY).fit(train, val)
     assert same.checkpoint == matcher.checkpoint
     with pytest.raises(AssertionError, match="trained again"):
-        get_method("distill-depth2rgb-softmax")(ctx, **dict(TINY, frozen_bn="fixed")).fit(
+        bn_fixed = {**TINY, "step2": {**TINY["step2"], "frozen_bn": "fixed"}}
+        get_method("distill-depth2rgb-softmax")(ctx, **bn_fixed).fit(
             train, val)
 
 

@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import parsed
 from test_deep_methods import TINY, blob_frames
 
 from benchmark.errors import ConfigError
+from benchmark.options import merge_tables
 from methods.backbone import ENTRY_POINTS
 from methods.backbones import build_backbone
 from methods.context import TaskContext
@@ -113,12 +115,14 @@ def test_head_entry_fixes_the_whole_trunk() -> None:
 def test_cache_needs_fixed_stages_and_no_random_crops(tmp_path: Path) -> None:
     cls = get_method("one-stream")
     context = TaskContext(artifact_root=tmp_path)
+    cached = {"cache_fixed_stages": True}
     with pytest.raises(ConfigError, match="train_from"):
-        cls(context, cache_fixed_stages=True, augment="none")
-    with pytest.raises(ConfigError, match="augment"):
-        cls(context, cache_fixed_stages=True, train_from="layer3")
-    with pytest.raises(ConfigError, match="augment"):
-        DistillationOptions(cache_fixed_stages=True, train_from="head", augment="none")
+        cls(context, compute=cached, augmentation={"crop": "none"})
+    with pytest.raises(ConfigError, match="crop"):
+        cls(context, compute=cached, network={"train_from": "layer3"})
+    with pytest.raises(ConfigError, match="crop"):
+        parsed(DistillationOptions, compute=cached, network={"train_from": "head"},
+               augmentation={"crop": "none"})
 
 
 @pytest.mark.parametrize("entry", ["layer3", "head"])
@@ -127,14 +131,15 @@ def test_training_from_the_memo_gives_the_same_network(tmp_path: Path, entry: st
     train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
     test = blob_frames(2, 3, 20, 3)
     spec = NetworkSpec(("rgb", "depth"), "softmax")
-    options = {**TINY, "arch": "resnet10", "epochs": 2, "train_from": entry,
-               "augment": "none", "flip": True}
+    options = merge_tables(TINY, {"network": {"arch": "resnet10", "train_from": entry},
+                                  "selection": {"epochs": 2},
+                                  "augmentation": {"crop": "none", "flip": True}})
     networks, methods = {}, {}
     for cached in (False, True):
         context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
                               quiet=True)
-        methods[cached] = get_method("one-stream")(context, **options,
-                                                   cache_fixed_stages=cached)
+        methods[cached] = get_method("one-stream")(
+            context, **merge_tables(options, {"compute": {"cache_fixed_stages": cached}}))
         networks[cached], _ = methods[cached].train_or_load(train, val)
     opts = methods[True].options
     memo = methods[True].store
@@ -173,16 +178,18 @@ def test_distillation_from_the_store_gives_the_same_student(tmp_path: Path,
                                                             one_torch_thread) -> None:
     train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
     test = blob_frames(2, 3, 20, 3)
-    options = {**TINY, "arch": "resnet10", "epochs": 1, "train_from": "layer4",
-               "augment": "none", "distill_augment": "none", "distill_epochs": 2,
-               "distill_batch_size": 8, "freeze_from": "head.feat_bn",
-               "loss_reduction": "per-sample", "distill_lr": 0.01}
+    options = merge_tables(TINY, {
+        "network": {"arch": "resnet10", "train_from": "layer4"}, "selection": {"epochs": 1},
+        "augmentation": {"crop": "none"},
+        "step2": {"augmentation": {"crop": "none"}, "epochs": 2, "batch_size": 8,
+                  "freeze_from": "head.feat_bn", "loss_reduction": "per-sample", "lr": 0.01}})
     matchers = {}
     for cached in (False, True):
         context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
                               quiet=True)
         cls = get_method("distill-depth2rgb-softmax")
-        matchers[cached] = cls(context, **options, cache_fixed_stages=cached).fit(train, val)
+        matchers[cached] = cls(context, **merge_tables(
+            options, {"compute": {"cache_fixed_stages": cached}})).fit(train, val)
     assert matchers[False].store is None and matchers[True].store.hits > 0
     learnt = matchers[True].student.head.feat.weight
     assert not torch.allclose(learnt, matchers[True].teacher.head.feat.weight)

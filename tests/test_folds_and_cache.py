@@ -110,9 +110,9 @@ def test_ablation_profile_has_the_quick_data_and_trainable_trunks():
         (quick.run.folds, quick.run.trials, quick.run.image_size)
     assert ablation.run.methods != quick.run.methods
     # a freeze point inside a fixed trunk would change nothing: the ablation trains it
-    assert quick.options["deep"]["train_from"] == "head"
-    assert ablation.options["deep"]["train_from"] == "stem"
-    assert not ablation.options["deep"]["cache_fixed_stages"]
+    assert quick.options["deep"]["network"]["train_from"] == "head"
+    assert ablation.options["deep"]["network"]["train_from"] == "stem"
+    assert not ablation.options["deep"]["compute"]["cache_fixed_stages"]
 
 
 def test_override_parsing():
@@ -133,3 +133,13 @@ def test_method_options_merge_groups_then_method(tmp_path):
         "a": 1, "b": 2, "c": 3}
     assert profile.method_options("other", "deep") == {"a": 1, "b": 1}
     assert profile.method_options("other", None) == {}
+
+
+def test_method_options_merge_sections_field_by_field(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[options.deep.network]\narch = \"resnet10\"\nheight = 8\n"
+                    "[options.distillation.network]\nheight = 16\n"
+                    "[options.distillation.step2]\nlr = 0.5\n")
+    profile = load_profile(str(path), ["options.deep.network.width=4"])
+    assert profile.method_options("d", ("deep", "distillation")) == {
+        "network": {"arch": "resnet10", "height": 16, "width": 4}, "step2": {"lr": 0.5}}

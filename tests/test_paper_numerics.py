@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import toy_frames
+from conftest import parsed, toy_frames
 from PIL import Image
 
 from benchmark.config import load_profile
@@ -35,7 +35,7 @@ from methods.samplers import RandomBatches
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BIWI_SAMPLE = Path("/work/shared/datasets/biwi_sample/Training/000")
-SMALL = dict(arch="resnet10", height=16, width=8)
+SMALL = {"arch": "resnet10", "height": 16, "width": 8}
 
 
 def paper_configs(profile_name: str):
@@ -44,10 +44,10 @@ def paper_configs(profile_name: str):
     for method in profile.run.methods:
         cls = get_method(method)
         if cls.option_group == "deep":
-            options = DeepOptions(**resolved_options(profile, method))
+            options = parsed(DeepOptions, **resolved_options(profile, method))
             yield method, options, train_config(cls.spec, options)
         elif isinstance(cls.option_group, tuple):
-            options = DistillationOptions(**resolved_options(profile, method))
+            options = parsed(DistillationOptions, **resolved_options(profile, method))
             yield method, options, options.train_config()
 
 
@@ -56,8 +56,8 @@ def test_every_deep_task_of_the_paper_profiles_trains_in_true_fp32(profile):
     configs = list(paper_configs(profile))
     assert len(configs) == 10
     for method, options, config in configs:
-        assert (options.amp, options.tf32) == (False, False), method
-        assert (config.amp, config.tf32) == (options.amp, options.tf32), method
+        assert (options.numerics.amp, options.numerics.tf32) == (False, False), method
+        assert (config.amp, config.tf32) == (False, False), method
         assert not engine_module.autocast_enabled(config.amp, "cuda"), method
 
 
@@ -75,8 +75,8 @@ def test_step_two_training_step_takes_autocast_from_the_amp_option(monkeypatch):
     samples = SampleSet.of(frames, ("rgb",))
     targets = torch.randn(len(frames), 128)
     for amp in (False, True):
-        options = DistillationOptions(**SMALL, amp=amp, distill_augment="none",
-                                      distill_batch_size=4)
+        options = parsed(DistillationOptions, network=SMALL, numerics={"amp": amp},
+                         step2={"augmentation": {"crop": "none"}, "batch_size": 4})
         pipeline = pipeline_for(NetworkSpec(("rgb",), "softmax"), options, "cpu")
         engine = DistillationEngine(build_network("resnet10", "softmax", num_classes=3),
                                     samples, pipeline, options.train_config(), quiet=True,
@@ -125,8 +125,8 @@ def test_tf32_is_off_inside_a_block_and_restored_after(tf32_switches):
 def test_training_and_validation_run_with_tf32_off_and_restore_it(tf32_switches):
     set_switches(True)
     frames = toy_frames(identities=3, per_identity=4, size=(16, 8))
-    options = DeepOptions(**SMALL, epochs=2, eval_every=1, softmax_batch_size=4,
-                          augment="none")
+    options = parsed(DeepOptions, network=SMALL, selection={"epochs": 2, "eval_every": 1},
+                     softmax={"batch_size": 4}, augmentation={"crop": "none"})
     spec = NetworkSpec(("rgb",), "softmax")
     during = []
 
@@ -140,7 +140,7 @@ def test_training_and_validation_run_with_tf32_off_and_restore_it(tf32_switches)
     engine.fit()
     assert during == [(False, False)] * 2
     assert tf32_switches() == (True, True)
-    with DeepOptions(**SMALL, tf32=True).precision():
+    with parsed(DeepOptions, network=SMALL, numerics={"tf32": True}).precision():
         assert tf32_switches() == (True, True)
 
 
@@ -150,9 +150,9 @@ def test_keeping_the_last_partial_batch_makes_each_epoch_one_pass():
         epoch = list(sampler.batches(3))
         assert [len(b) for b in epoch] == [4, 4, 2]
         assert sorted(np.concatenate(epoch).tolist()) == list(range(10))
-    options = DistillationOptions(**SMALL, distill_batch_size=4, distill_drop_last=False,
-                                  distill_epochs=1,
-                                  distill_augment="none")
+    options = parsed(DistillationOptions, network=SMALL,
+                     step2={"batch_size": 4, "drop_last": False, "epochs": 1,
+                            "augmentation": {"crop": "none"}})
     frames = toy_frames(identities=2, per_identity=5, size=(16, 8))
     engine = DistillationEngine(build_network("resnet10", "softmax", num_classes=2),
                                 SampleSet.of(frames, ("rgb",)),
@@ -166,12 +166,13 @@ def test_keeping_the_last_partial_batch_makes_each_epoch_one_pass():
 def test_paper_batches_are_the_authors_published_commands():
     # aR:30/34: -batch-size 64 for step I; aR:52: --batch-size 16 for step II.
     profile = load_profile("paper")
-    deep = DeepOptions(**resolved_options(profile, "resnet-rgb-softmax"))
-    assert deep.softmax_batch_size == 64 and deep.triplet_p * deep.triplet_k == 64
-    step2 = DistillationOptions(**resolved_options(profile, "distill-depth2rgb-softmax"))
+    deep = parsed(DeepOptions, **resolved_options(profile, "resnet-rgb-softmax"))
+    assert deep.softmax.batch_size == 64 and deep.triplet.p * deep.triplet.k == 64
+    step2 = parsed(DistillationOptions,
+                   **resolved_options(profile, "distill-depth2rgb-softmax"))
     config = step2.train_config()
     assert (config.batch_size, config.drop_last) == (16, False)
-    assert (step2.crop_from, step2.resize) == ("stored", "pil-bilinear")
+    assert (step2.network.crop_from, step2.network.resize) == ("stored", "pil-bilinear")
     assert profile.dataset["resize"] == "pil-bilinear"
 
 

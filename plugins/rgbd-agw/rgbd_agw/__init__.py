@@ -1,14 +1,10 @@
-"""AGW (Ye et al., TPAMI 2021) for RGB-depth re-id, against ``methods.api`` only.
-
-Two streams (one modality-specific layer each) over a shared trunk, GeM pooling where
-the trunk's pooling learns, a BN neck, identity + weighted regularised triplet loss,
-P x K batches of both modalities and AGW's schedule. Each choice and the line of the
-authors' code it follows: ``README.md`` beside this package.
-"""
+"""AGW (Ye et al., TPAMI 2021) for RGB-depth re-id, against ``methods.api`` only: two
+streams over a shared trunk, GeM, a BN neck, identity + WRT loss, P x K batches of both
+modalities, AGW's schedule; each choice and its line of AGW's code: ``README.md``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,17 +16,26 @@ from methods import api
 
 
 @dataclass(frozen=True)
-class AGWOptions(api.DeepOptions):
-    """``[options.deep]`` plus ``[options.agw]``: AGW's recipe (see the module)."""
+class AGWRecipe:
+    """``[options.agw.recipe]``: AGW's schedule, batches and head (see the module)."""
 
-    agw_lr: float = 0.1
-    agw_epochs: int = 81
-    agw_warmup: int = 10
-    agw_decay_at: tuple[int, int] = (20, 50)
-    agw_p: int = 8
-    agw_k: int = 4
-    agw_hidden: int = 512
-    agw_gem: bool = True
+    optimizer, lr_step, backbone_lr_mult = "sgd", 0, 0.1  # class constants, not options
+    outside_engine = ("warmup", "decay_at", "hidden", "gem")
+    lr: float = 0.1
+    epochs: int = 81
+    p: int = 8
+    k: int = 4
+    warmup: int = 10
+    decay_at: tuple[int, int] = (20, 50)
+    hidden: int = 512
+    gem: bool = True
+
+
+@dataclass(frozen=True)
+class AGWOptions(api.DeepOptions):
+    """``[options.deep]`` plus ``[options.agw]``'s ``recipe`` section."""
+
+    recipe: AGWRecipe = field(default_factory=AGWRecipe)
 
 
 class GeneralizedMean(nn.Module):
@@ -98,13 +103,11 @@ class AGWEngine(api.Engine):
         super().__init__(*args, **kwargs)
 
     def make_sampler(self, rng: np.random.Generator) -> api.IdentityBatches:
-        return PairedIdentityBatches(self.samples.labels, self.options.agw_p,
-                                     self.options.agw_k, rng)
+        return PairedIdentityBatches(self.samples.labels, self.config.p, self.config.k, rng)
 
     def learning_rate(self, epoch: int) -> float:
-        warm, (first, second) = self.options.agw_warmup, self.options.agw_decay_at
-        scale = (epoch + 1) / warm if epoch < warm else 0.1 ** ((epoch >= first) +
-                                                                (epoch >= second))
+        warm, (one, two) = self.options.recipe.warmup, self.options.recipe.decay_at
+        scale = (epoch + 1) / warm if epoch < warm else 0.1 ** ((epoch >= one) + (epoch >= two))
         return self.config.lr * scale
 
     def compute_loss(self, batch: api.Batch) -> torch.Tensor:
@@ -123,21 +126,20 @@ class AGW(api.DeepMethod):
     Options = AGWOptions
     spec = api.NetworkSpec(("rgb", "depth"), "agw")
     engine = AGWEngine
-    unread_options = (*api.SOFTMAX_OPTIONS, *api.TRIPLET_OPTIONS, "epochs")
+    key_sections = (*api.SHARED_SECTIONS, "recipe")
+    unread_options = ("selection.epochs",)
 
     def build_network(self, num_classes: int, pretrained: str) -> api.ReidNetwork:
-        o = self.options
-        trunk = api.build_network(o.arch, "triplet", pretrained=pretrained).backbone
-        if o.agw_gem and o.train_from != "head":
+        network, recipe = self.options.network, self.options.recipe
+        trunk = api.build_network(network.arch, "triplet", pretrained=pretrained).backbone
+        if recipe.gem and network.train_from != "head":
             trunk.avgpool = GeneralizedMean()
-        return TwoStreamNetwork(trunk, TwoStreamHead(trunk.feature_dim, o.agw_hidden,
-                                                     o.embedding_dim, num_classes))
+        return TwoStreamNetwork(trunk, TwoStreamHead(trunk.feature_dim, recipe.hidden,
+                                                     network.embedding_dim, num_classes))
 
     def train_config(self) -> api.TrainConfig:
-        o = self.options
-        shared = {**api.schedule_and_selection(o), "epochs": o.agw_epochs}
-        return api.engine_config(o, optimizer="sgd", lr=o.agw_lr, momentum=0.9, lr_step=0,
-                                 backbone_lr_mult=0.1, batch_size=2 * o.agw_p * o.agw_k, **shared)
+        recipe = self.options.recipe
+        return self.options.engine_config(recipe, batch_size=2 * recipe.p * recipe.k)
 
     def engine_options(self) -> dict[str, Any]:
         return {"options": self.options}

@@ -17,8 +17,10 @@ from benchmark.datasets.frames import PairedFrames
 from methods.context import TaskContext
 
 PLUGIN = Path(rgbd_agw.__file__)
-TINY = dict(arch="resnet10", height=32, width=16, agw_epochs=3, eval_every=1, agw_p=2,
-            agw_k=2, agw_warmup=1, eval_schedule="end-of-period", eval_batch_size=16)
+TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
+        "recipe": {"epochs": 3, "p": 2, "k": 2, "warmup": 1},
+        "selection": {"eval_every": 1, "eval_schedule": "end-of-period"},
+        "compute": {"eval_batch_size": 16}}
 
 
 def frames(n_ids: int, per_id: int, first: int, seed: int) -> PairedFrames:
@@ -85,8 +87,8 @@ def test_runs_through_the_benchmark_and_its_tables(tmp_path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "benchmark", "run", "--profile", "smoke", "--methods", "agw",
          "--set", "dataset.identities=8", "--set", "dataset.frames_per_identity=4",
-         "--set", "options.agw.agw_epochs=2", "--set", "options.agw.agw_p=2",
-         "--set", "options.agw.agw_k=2", "--output", str(tmp_path / "out"), "--quiet"],
+         "--set", "options.agw.recipe.epochs=2", "--set", "options.agw.recipe.p=2",
+         "--set", "options.agw.recipe.k=2", "--output", str(tmp_path / "out"), "--quiet"],
         capture_output=True, text=True, env=None)
     assert run.returncode == 0, run.stderr
     table = next((tmp_path / "out" / "tables").rglob("table3_synthetic.csv")).read_text()
@@ -97,8 +99,10 @@ def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
     train, val = frames(4, 4, 0, 1), frames(2, 4, 10, 2)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
 
-    def key(**changed):
-        return rgbd_agw.AGW(context, **{**TINY, **changed}).artifact_key(train, val, 0)
+    def key(section: str = "recipe", **changed):
+        options = {**TINY, section: {**TINY.get(section, {}), **changed}}
+        return rgbd_agw.AGW(context, **options).artifact_key(train, val, 0)
 
-    assert key() == key(triplet_margin=0.1) == key(softmax_lr=0.5) == key(epochs=7)
-    assert key() != key(agw_lr=0.05) and key() != key(embedding_dim=64)
+    assert key() == key("triplet", margin=0.1) == key("softmax", lr=0.5) \
+        == key("selection", epochs=7) == key("compute", eval_batch_size=8)
+    assert key() != key(lr=0.05) and key() != key("network", embedding_dim=64)
