@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.config import _merged
 from benchmark.datasets.frames import PairedFrames
 from benchmark.distance import euclidean_distance
 from benchmark.options import NoOptions, build_options
@@ -61,9 +62,15 @@ class Matcher(ABC):
     ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        self.options = build_options(self.Options, {**options, **self.pinned},
+        self.options = build_options(self.Options, self.resolve_options(options),
                                      f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` with :attr:`pinned` merged over it (sections field by field): the one
+        place pins apply, for the harness's plan and for a matcher built directly."""
+        return _merged(given, cls.pinned)
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Matcher:
         """Learn from the training (and validation) identities; returns ``self``."""
