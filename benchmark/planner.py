@@ -149,7 +149,8 @@ def task_seed(profile: Profile, method: str, fold: int) -> int:
 def _resolve(profile: Profile, shared: dict[str, Any], method: str, fold: int,
              waves: dict[str, int], done: dict[tuple[str, int], ResolvedTask],
              chain: tuple[str, ...] = ()) -> ResolvedTask:
-    """``method`` on ``fold`` with its requirements, each resolved once (``done``)."""
+    """``method`` on ``fold`` with its requirements, each resolved once (``done``; the
+    options of a method once for all its folds)."""
     if (method, fold) in done:
         return done[(method, fold)]
     if method in chain:
@@ -157,7 +158,8 @@ def _resolve(profile: Profile, shared: dict[str, Any], method: str, fold: int,
     cls = get_method(method)
     needs = tuple(_resolve(profile, shared, name, fold, waves, done, chain + (method,))
                   for name in cls.requires)
-    options = resolved_options(profile, method)
+    resolved = next((t for (m, _), t in done.items() if m == method), None)
+    options = resolved_options(profile, method) if resolved is None else resolved.options
     seed = task_seed(profile, method, fold)
     settings = {**shared, "method": method, "fold": fold,
                 "settings": [list(s) for s in cls.settings], "options": options,
