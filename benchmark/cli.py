@@ -10,16 +10,19 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.atomic import sweep_stale_temporaries
 from benchmark.config import (
     DEFAULT_PROFILE,
     PROFILE_NAMES,
-    Profile,
-    load_profile,
     parse_override,
+    read_profile,
 )
 from benchmark.errors import BenchmarkError, ConfigError
+
+if TYPE_CHECKING:
+    from benchmark.planner import RunPlan
 
 log = logging.getLogger("rgbd_bench")
 
@@ -56,18 +59,20 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show the traceback of a failed task (or set RGBD_BENCH_DEBUG=1)")
 
 
-def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> Profile:
-    """The profile named on the command line with every override applied.
+def plan_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> RunPlan:
+    """The plan of the profile named on the command line with every override applied.
 
-    With settings that differ from the profile's own (``--set``, ``--trials``) the
-    profile is renamed ``<name>+<settings hash>``, so its records never mix with the
-    profile's (see :meth:`Profile.as_variant_of`).
+    The profile is read once. With settings that differ from the profile's own
+    (``--set``, ``--trials``) the plan names it ``<name>+<settings key>``, so its records
+    never mix with the profile's (see :func:`benchmark.planner.plan_run`).
     """
-    name = args.profile or default
+    from benchmark.planner import plan_run
+
+    text = read_profile(args.profile or default)
     selection: list[str] = []
     other_dataset = False
     if args.dataset:
-        other_dataset = args.dataset != load_profile(name).run.dataset
+        other_dataset = args.dataset != text.build().run.dataset
         selection.append(f'run.dataset="{args.dataset}"')
     if args.root:
         selection.append(f"dataset.root={json.dumps(args.root)}")
@@ -86,14 +91,14 @@ def profile_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) 
         settings.append(f"run.folds={args.folds}")
     if args.trials is not None:
         settings.append(f"run.trials={args.trials}")
-    base = load_profile(name, selection)
-    profile = load_profile(name, selection + settings)
+    base = text.build(selection)
+    profile = text.build(selection + settings)
     if other_dataset:  # the profile's [dataset] options belong to its own data set
         given = {"root"} | {keys[1] for keys, _ in map(parse_override, settings)
                             if keys[0] == "dataset"}
         for loaded in (base, profile):
             loaded.dataset = {k: v for k, v in loaded.dataset.items() if k in given}
-    return profile.as_variant_of(base, settings)
+    return plan_run(profile, base, settings)
 
 
 def _paths(args: argparse.Namespace):
@@ -107,24 +112,24 @@ def command_run(args: argparse.Namespace) -> int:
     from benchmark.runner import TasksFailed
     from benchmark.validation import validate_run
 
-    profile = profile_from_args(args)
+    plan = plan_from_args(args)
     paths = _paths(args)
-    validate_run(profile, None if args.dry_run else paths)
-    check_executor(profile, args.executor)
-    _announce_variant(profile, paths)
+    validate_run(plan, None if args.dry_run else paths)
+    check_executor(plan.profile, args.executor)
+    _announce_variant(plan)
     if args.dry_run:
-        _print_plan(profile, paths, args.executor, args.json)
+        _print_plan(plan, paths, args.executor, args.json)
         return 0
     _sweep(paths.output, paths.cache)
     failed: TasksFailed | None = None
     try:
-        execute(profile, paths, args.executor, quiet=not _bars(args), force=args.force)
+        execute(plan, paths, args.executor, quiet=not _bars(args), force=args.force)
     except TasksFailed as error:
         failed = error
     tables_error: Exception | None = None
     if not args.no_tables and (failed is None or failed.records):
         try:
-            _write_tables(profile, paths, with_paper=False, fmt="files")
+            _write_tables(plan, paths, with_paper=False, fmt="files")
         except (BenchmarkError, OSError) as error:
             if failed is None:
                 raise
@@ -148,39 +153,38 @@ def _sweep(*roots: Path) -> None:
                  len(removed), removed[0])
 
 
-def _print_plan(profile: Profile, paths, executor: str, as_json: bool) -> None:
-    """The tasks a run would do; with ``as_json`` each with its fully resolved options."""
-    from benchmark.executors import waves
-    from benchmark.runner import record_is_current, resolved_options
-
+def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
+    """The plan's tasks; with ``as_json`` each with its resolved options, seed, the tasks it
+    needs and its identity."""
+    profile = plan.profile
     store = paths.record_store(profile)
-    plan = []
-    for number, wave in enumerate(waves(profile)):
+    rows = []
+    for number, wave in enumerate(plan.waves()):
         for task in wave:
             record = store.read(profile.run.dataset, task.method, task.fold)
-            plan.append({"wave": number, "dataset": profile.run.dataset,
+            rows.append({"wave": number, "dataset": profile.run.dataset,
                          "method": task.method, "fold": task.fold,
                          "record_exists": record is not None,
-                         "record_current": record is not None
-                         and record_is_current(profile, record, task.method)})
+                         "record_current": task.is_current(record),
+                         "options": task.options, "seed": task.seed,
+                         "needs": [t.method for t in task.needs],
+                         "identity": task.identity})
     if as_json:
-        options = {name: resolved_options(profile, name) for name in profile.run.methods}
         print(json.dumps({"profile": profile.name, "source": profile.source,
                           "run": profile.to_dict()["run"], "dataset": profile.dataset,
-                          "tasks": [{**t, "options": options[t["method"]]} for t in plan]},
-                         indent=1, default=str))
+                          "tasks": rows}, indent=1, default=str))
         return
-    for t in plan:
+    for t in rows:
         state = ("" if not t["record_exists"] else " (record exists)" if t["record_current"]
                  else " (record made with other settings: reruns)")
         print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}{state} "
               f"[{executor}]")
 
 
-def _announce_variant(profile: Profile, paths) -> None:
-    if profile.changes:
+def _announce_variant(plan: RunPlan) -> None:
+    if plan.profile.changes:
         log.info("settings differ from the profile's (%s): records and tables go under the "
-                 "name %s", ", ".join(profile.changes), profile.name)
+                 "name %s", ", ".join(plan.profile.changes), plan.name)
 
 
 def _bars(args: argparse.Namespace) -> bool:
@@ -188,11 +192,11 @@ def _bars(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def _write_tables(profile: Profile, paths, with_paper: bool, fmt: str,
+def _write_tables(plan: RunPlan, paths, with_paper: bool, fmt: str,
                   selection: dict | None = None, significance: bool = True) -> None:
     from benchmark.report import write_report
 
-    out_dir, written = write_report(profile, paths, with_paper=with_paper,
+    out_dir, written = write_report(plan, paths, with_paper=with_paper,
                                     markdown=fmt == "markdown", selection=selection,
                                     significance=significance)
     print(f"tables: {out_dir} ({len(written)} files)")
@@ -202,11 +206,11 @@ def command_tables(args: argparse.Namespace) -> int:
     from benchmark.report import records_profile
 
     paths = _paths(args)
-    profile = profile_from_args(args, records_profile(args.profile, paths))
+    plan = plan_from_args(args, records_profile(args.profile, paths))
     _sweep(paths.output / "tables")
-    selection = {"methods": profile.run.methods if args.methods is not None else None,
+    selection = {"methods": plan.profile.run.methods if args.methods is not None else None,
                  "folds": args.folds}
-    _write_tables(profile, paths, with_paper=args.with_paper, fmt=args.format,
+    _write_tables(plan, paths, with_paper=args.with_paper, fmt=args.format,
                   selection=selection, significance=not args.no_significance)
     return 0
 
@@ -216,10 +220,10 @@ def command_compare(args: argparse.Namespace) -> int:
     from benchmark.report import records_profile
 
     paths = _paths(args)
-    profile = profile_from_args(args, records_profile(args.profile, paths))
-    lines = compare_methods(paths.record_store(profile), args.method_a, args.method_b,
-                            args.metric, profile.statistics)
-    print(format_comparison(lines, args.method_a, args.method_b, profile))
+    plan = plan_from_args(args, records_profile(args.profile, paths))
+    lines = compare_methods(paths.record_store(plan.profile), args.method_a, args.method_b,
+                            args.metric, plan.profile.statistics, current=plan.is_current)
+    print(format_comparison(lines, args.method_a, args.method_b, plan.profile))
     return 0
 
 

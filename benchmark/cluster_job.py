@@ -18,12 +18,12 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from benchmark.config import Profile
-from benchmark.runner import Paths, Task, run_task
+from benchmark.planner import ResolvedTask, RunPlan
+from benchmark.runner import Paths, run_task
 
 
 class TaskJob(Checkpointable):
-    """``TaskJob()(profile, task, paths)`` runs the task and returns its record."""
+    """``TaskJob()(plan, task, paths)`` runs the plan's task and returns its record."""
 
-    def __call__(self, profile: Profile, task: Task, paths: Paths) -> dict[str, Any]:
-        return run_task(profile, task, paths, quiet=True)
+    def __call__(self, plan: RunPlan, task: ResolvedTask, paths: Paths) -> dict[str, Any]:
+        return run_task(plan, task, paths, quiet=True)

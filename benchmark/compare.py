@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -16,12 +17,14 @@ DEFAULT_METRICS = ("rank1", "mAP")
 
 
 def compare_methods(store: RecordStore, method_a: str, method_b: str,
-                    metrics: list[str] | None, statistics: StatisticsConfig
+                    metrics: list[str] | None, statistics: StatisticsConfig,
+                    current: Callable[[dict[str, Any]], bool] | None = None
                     ) -> pd.DataFrame:
     """One line per (data set, setting, metric) both methods were evaluated on: means,
     difference A - B in percentage points, its paired bootstrap interval, the sign-flip
-    p-value and the Holm-adjusted one (over the lines shown)."""
-    records = store.all_records()
+    p-value and the Holm-adjusted one (over the lines shown). With ``current`` (the run
+    plan's :meth:`~benchmark.planner.RunPlan.is_current`) only the records it accepts."""
+    records = [r for r in store.all_records() if current is None or current(r)]
     known = sorted({r["method"] for r in records})
     for method in (method_a, method_b):
         if method not in known:

@@ -12,9 +12,8 @@ differs from that base. Tables merge key by key; any other value (a list such as
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,30 +118,6 @@ class Profile:
             merged = merge_tables(merged, self.options.get(name, {}))
         return merged
 
-    def settings_key(self) -> str:
-        """A short hash of every setting that can change a record's numbers.
-
-        Left out: which methods run, how many folds (fold k is the same for any count),
-        the device and the data set's root folder.
-        """
-        run = {k: v for k, v in dataclasses.asdict(self.run).items()
-               if k not in ("methods", "folds", "device")}
-        dataset = {k: v for k, v in self.dataset.items() if k != "root"}
-        text = json.dumps({"run": run, "dataset": dataset, "options": self.options},
-                          sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-    def as_variant_of(self, base: Profile, changes: list[str]) -> Profile:
-        """This profile under its own name when its settings differ from ``base``'s.
-
-        Records of a run with other settings (``--set``, ``--trials``) then go to
-        ``<profile>+<settings hash>`` and never replace or mix with the profile's own.
-        """
-        if self.settings_key() == base.settings_key():
-            return self
-        return dataclasses.replace(self, name=f"{base.name}+{self.settings_key()}",
-                                   changes=list(changes))
-
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "run": dataclasses.asdict(self.run),
                 "dataset": self.dataset, "options": self.options, "cluster": self.cluster,
@@ -205,10 +180,35 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     return keys, value
 
 
+@dataclass(frozen=True)
+class ProfileText:
+    """A profile as read from its file(s): name, source description, TOML data with its
+    ``extends`` chain merged in. :meth:`build` makes validated profiles of it, so one
+    reading serves a profile with and without command-line overrides."""
+
+    name: str
+    source: str
+    data: dict[str, Any]
+
+    def build(self, overrides: list[str] | None = None) -> Profile:
+        """The validated profile with ``overrides`` (``section.key=value``) applied."""
+        return _built(self.name, self.source, copy.deepcopy(self.data), overrides)
+
+
+def read_profile(name_or_path: str = DEFAULT_PROFILE) -> ProfileText:
+    """Read a built-in profile or a TOML file (and the profiles it extends)."""
+    return ProfileText(*_profile_data(name_or_path))
+
+
 def load_profile(name_or_path: str = DEFAULT_PROFILE, overrides: list[str] | None = None
                  ) -> Profile:
     """Read, override and validate a profile."""
-    name, source, data = _profile_data(name_or_path)
+    return read_profile(name_or_path).build(overrides)
+
+
+def _built(name: str, source: str, data: dict[str, Any], overrides: list[str] | None
+           ) -> Profile:
+    """The validated profile of TOML ``data`` (changed in place) with ``overrides``."""
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         target = data

@@ -1,9 +1,9 @@
 """Where tasks run: in this process (``local``) or as Slurm jobs through submitit.
 
-Tasks are grouped into waves by dependency depth: a method that reuses another's
-artifacts (distillation reuses step-I networks) runs in a later wave than the method
-it needs. Every job writes its own record, exactly as a local run does, so a resubmitted
-run skips what is finished.
+Both run the tasks of a :class:`~benchmark.planner.RunPlan`, grouped into its waves by
+dependency depth: a method that reuses another's artifacts (distillation reuses step-I
+networks) runs in a later wave than the method it needs. Every job writes its own
+record, exactly as a local run does, so a resubmitted run skips what is finished.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 from benchmark.config import Profile
 from benchmark.errors import ConfigError
-from benchmark.runner import Paths, Task, open_dataset, plan_tasks, run_profile
-from methods.registry import get_method
+from benchmark.planner import RunPlan
+from benchmark.runner import Paths, open_dataset, run_profile
 
 log = logging.getLogger("rgbd_bench")
 EXECUTORS = ("local", "slurm")
@@ -52,20 +52,6 @@ class ClusterOptions:
         return options
 
 
-def waves(profile: Profile) -> list[list[Task]]:
-    """The profile's tasks grouped so that every task's requirements are in earlier waves."""
-    tasks = plan_tasks(profile)
-    depth: dict[str, int] = {}
-    for task in tasks:
-        if task.method not in depth:
-            needs = [r for r in get_method(task.method).requires if r in depth]
-            depth[task.method] = 1 + max((depth[r] for r in needs), default=-1)
-    grouped: list[list[Task]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for task in tasks:
-        grouped[depth[task.method]].append(task)
-    return grouped
-
-
 def check_executor(profile: Profile, executor: str) -> None:
     """What the executor needs, checked before any task runs: submitit, the ``[cluster]``
     section and, for Slurm, its ``srun`` command."""
@@ -82,8 +68,10 @@ def check_executor(profile: Profile, executor: str) -> None:
                           "to try the executor on this machine")
 
 
-def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
-    """Submit every wave of tasks as a job array and wait for it before the next wave."""
+def run_on_cluster(plan: RunPlan, paths: Paths) -> list[dict[str, Any]]:
+    """Submit every wave of the plan's tasks as a job array and wait for it before the
+    next wave."""
+    profile = plan.profile
     check_executor(profile, "slurm")
     import submitit
 
@@ -106,20 +94,20 @@ def run_on_cluster(profile: Profile, paths: Paths) -> list[dict[str, Any]]:
             parameters["slurm_additional_parameters"] = extra
     executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
     records = []
-    for number, wave in enumerate(waves(profile)):
+    for number, wave in enumerate(plan.waves()):
         log.info("wave %d: submitting %d task(s)", number, len(wave))
-        jobs = executor.map_array(TaskJob(), [profile] * len(wave), wave,
+        jobs = executor.map_array(TaskJob(), [plan] * len(wave), wave,
                                   [paths] * len(wave))
         records += [job.result() for job in jobs]
     return records
 
 
-def execute(profile: Profile, paths: Paths, executor: str = "local", *, quiet: bool = False,
+def execute(plan: RunPlan, paths: Paths, executor: str = "local", *, quiet: bool = False,
             force: bool = False) -> list[dict[str, Any]]:
-    """Run the profile with the named executor."""
+    """Run the plan with the named executor."""
     if executor == "local":
-        return run_profile(profile, paths, quiet=quiet, force=force)
-    check_executor(profile, executor)
+        return run_profile(plan, paths, quiet=quiet, force=force)
+    check_executor(plan.profile, executor)
     if force:
         raise ConfigError("--force is only supported with the local executor")
-    return run_on_cluster(profile, paths)
+    return run_on_cluster(plan, paths)

@@ -12,6 +12,7 @@ from benchmark.datasets.base import cached_frames, get_dataset
 from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.figures import plot_distillation, plot_rankings
 from benchmark.figures_cmc import plot_cmc
+from benchmark.planner import RunPlan
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.runner import Paths
@@ -75,17 +76,30 @@ def load_outcomes(store: RecordStore, records: list[dict[str, Any]]) -> OutcomeS
     return found
 
 
-def write_report(profile: Profile, paths: Paths, with_paper: bool = False,
+def current_records(plan: RunPlan, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records the plan's tasks would make as they are; one line says how many others
+    (made with other settings or by older code) are left out."""
+    current = [r for r in records if plan.is_current(r)]
+    if len(current) < len(records):
+        log.warning("%d of %d records of profile %r were made with other settings or by "
+                    "older code and are left out; `rgbd-bench run` with the same options "
+                    "recomputes them", len(records) - len(current), len(records), plan.name)
+    return current
+
+
+def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
                  markdown: bool = False, selection: dict[str, Any] | None = None,
                  significance: bool = True) -> tuple[Path, list[Path]]:
-    """Write the tables and figures of every data set the profile's records cover;
+    """Write the tables and figures of every data set the plan's current records cover;
     returns the folder and the files."""
+    profile = plan.profile
     store = paths.record_store(profile)
-    records = _selected(store.all_records(), selection)
+    records = current_records(plan, _selected(store.all_records(), selection))
     if not records:
         raise BenchmarkError(f"no records for profile {profile.name!r} under "
-                             f"{store.root / profile.name} (with the methods and folds "
-                             f"asked for); run `rgbd-bench run` with the same options first")
+                             f"{store.root / profile.name} (current ones, with the methods "
+                             f"and folds asked for); run `rgbd-bench run` with the same "
+                             f"options first")
     out_dir = paths.output / "tables" / profile.name
     origin = provenance()
     context = {"settings_changes": profile.changes} if profile.changes else None

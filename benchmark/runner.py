@@ -2,12 +2,12 @@
 
 A task reads only the crop cache and the artifact store and writes only its record and
 its artifacts, so tasks can run in any process (see :mod:`benchmark.executors`); a
-rerun skips every task whose record was made from the same configuration.
+rerun skips every task whose record is current: made by the same resolved task of the
+plan (:mod:`benchmark.planner`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -21,15 +21,14 @@ from benchmark.config import Profile
 from benchmark.datasets.base import Dataset, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.stored import stored_crops
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.errors import BenchmarkError
 from benchmark.locks import task_lock
-from benchmark.options import build_options, merge_tables
-from benchmark.protocol import EVALUATION_VERSION, single_shot
+from benchmark.planner import ResolvedTask, RunPlan
+from benchmark.protocol import single_shot
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.splits import Fold
-from methods.base import Matcher
-from methods.context import TaskContext, config_hash, derive_seed
+from methods.context import TaskContext, derive_seed
 from methods.registry import get_method
 
 log = logging.getLogger("rgbd_bench")
@@ -44,14 +43,6 @@ class Paths:
 
     def record_store(self, profile: Profile) -> RecordStore:
         return RecordStore(self.output / "records", profile.name)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: a method on one fold of the profile's data set."""
-
-    method: str
-    fold: int
 
 
 def resolve_device(device: str) -> str:
@@ -75,60 +66,6 @@ def open_dataset(profile: Profile, paths: Paths) -> tuple[Dataset, PairedFrames,
                 raise BenchmarkError(f"fold {fold.index} of data set {dataset.name!r} has an "
                                      f"empty {part} split")
     return dataset, frames, folds
-
-
-def plan_tasks(profile: Profile) -> list[Task]:
-    """Every task of the profile, methods whose artifacts others reuse first."""
-    names = list(dict.fromkeys(profile.run.methods))
-    classes = {name: get_method(name) for name in names}
-    order: list[str] = []
-
-    def visit(name: str, chain: tuple[str, ...]) -> None:
-        if name in order or name not in classes:
-            return
-        if name in chain:
-            raise ConfigError(f"methods depend on each other in a cycle: {chain + (name,)}")
-        for requirement in classes[name].requires:
-            visit(requirement, chain + (name,))
-        order.append(name)
-
-    for name in names:
-        visit(name, ())
-    return [Task(name, k) for name in order for k in range(profile.run.folds)]
-
-
-def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
-    """Every option ``method`` runs with under ``profile``: defaults, sections, pins."""
-    cls = get_method(method)
-    given = merge_tables(profile.method_options(method, cls.option_group), cls.pinned)
-    options = build_options(cls.Options, given, f"{profile.source}: method {method!r}")
-    return dataclasses.asdict(options)
-
-
-def task_config(profile: Profile, dataset: Dataset, fold: Fold, cls: type[Matcher],
-                options: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
-    """Exactly what determines a task's record; its hash decides whether to rerun."""
-    return {"dataset": dataset.name, "dataset_key": dataset.cache_key(size),
-            "method": cls.name, "fold": fold.to_dict(),
-            "settings": [list(s) for s in cls.settings], **run_settings(profile, options)}
-
-
-def run_settings(profile: Profile, options: dict[str, Any]) -> dict[str, Any]:
-    """The part of :func:`task_config` known without the data set: the method's options
-    and the run's seed, trials, protocol and evaluation version."""
-    run = profile.run
-    return {"options": options, "seed": run.seed, "trials": run.trials,
-            "protocol": run.protocol, "evaluation_version": EVALUATION_VERSION,
-            "authors_bug": run.authors_bug, "single_shot": run.single_shot}
-
-
-def record_is_current(profile: Profile, record: dict[str, Any], method: str) -> bool:
-    """Whether a stored record of ``method`` was made with the :func:`run_settings`
-    ``profile`` gives it (the folds need the crops; a run compares the full task hash)."""
-    cls = get_method(method)
-    expected = run_settings(profile, profile.method_options(method, cls.option_group))
-    config = record.get("config") or {}
-    return config_hash({key: config.get(key) for key in expected}) == config_hash(expected)
 
 
 def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,
@@ -157,31 +94,30 @@ def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,
     return out
 
 
-def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
+def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = False,
              opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
              force: bool = False) -> dict[str, Any]:
-    """Run one task (unless its record exists) and write its record; returns the record."""
+    """Run one task of the plan (unless its current record exists) and write its record;
+    returns the record."""
+    profile = plan.profile
+    store = paths.record_store(profile)
+    existing = None if force else store.read(profile.run.dataset, task.method, task.fold)
+    if task.is_current(existing):
+        log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
+        return existing
     dataset, frames, folds = opened or open_dataset(profile, paths)
     fold = folds[task.fold]
     size = frames.image_size
     cls = get_method(task.method)
-    options = profile.method_options(task.method, cls.option_group)
-    config = task_config(profile, dataset, fold, cls, options, size)
-    task_hash = config_hash(config)
-    store = paths.record_store(profile)
-    existing = None if force else store.read(dataset.name, task.method, task.fold)
-    if existing is not None and existing.get("task_hash") == task_hash:
-        log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
-        return existing
     context = TaskContext(artifact_root=paths.cache / "artifacts",
                           dataset_key=dataset.cache_key(size), fold=task.fold,
-                          seed=derive_seed(profile.run.seed, task.method, task.fold),
-                          device=resolve_device(profile.run.device), quiet=quiet,
-                          run_seed=profile.run.seed,
+                          seed=task.seed, device=resolve_device(profile.run.device),
+                          quiet=quiet, run_seed=profile.run.seed,
                           first_fold_train=lambda: frames.of_identities(
                               dataset.split_zero_train(frames, folds)),
-                          stored_crops=lambda: stored_crops(dataset, frames, paths.cache))
-    matcher = cls(context=context, **options)
+                          stored_crops=lambda: stored_crops(dataset, frames, paths.cache),
+                          inputs={t.method: t.as_input() for t in task.needs})
+    matcher = cls(context=context, **task.options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()
     matcher.fit(train, frames.of_identities(fold.val))
@@ -205,8 +141,8 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
                                 protocol_seed)
     finished = time.perf_counter()
     record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
-              "profile": profile.name, "settings_key": profile.settings_key(),
-              "task_hash": task_hash, "config": config,
+              "profile": profile.name, "settings_key": plan.settings_key,
+              "task_hash": task.identity, "config": {**task.settings, "fold": fold.to_dict()},
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
               "results": results, "examples": examples,
@@ -224,7 +160,7 @@ def run_task(profile: Profile, task: Task, paths: Paths, *, quiet: bool = False,
 class TaskFailure:
     """A task that raised: which one, and the exception in one line."""
 
-    task: Task
+    task: ResolvedTask
     reason: str
 
     def line(self) -> str:
@@ -245,7 +181,7 @@ _CORRUPT_CHECKPOINT = ("PytorchStreamReader", "unpickling", "Ran out of input")
 
 
 def failure_reason(error: Exception, paths: Paths, dataset: Dataset, profile: Profile,
-                   task: Task) -> str:
+                   task: ResolvedTask) -> str:
     """The exception in one line; a corrupt stored network also names its artifact folder."""
     reason = f"{type(error).__name__}: {error}".splitlines()[0]
     if isinstance(error, EOFError) or any(m in str(error) for m in _CORRUPT_CHECKPOINT):
@@ -261,13 +197,9 @@ def debug_enabled() -> bool:
     return os.environ.get("RGBD_BENCH_DEBUG", "") not in ("", "0")
 
 
-def _requirements(method: str) -> tuple[str, ...]:
-    return get_method(method).requires
-
-
-def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
+def run_profile(plan: RunPlan, paths: Paths, *, quiet: bool = False,
                 force: bool = False) -> list[dict[str, Any]]:
-    """Run every task of the profile in this process, in dependency order.
+    """Run every task of the plan in this process, in dependency order.
 
     A task that raises is reported in one line and skipped (with the tasks that need it);
     the others still run, and :class:`TasksFailed` is raised at the end. A task that
@@ -276,20 +208,19 @@ def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
     """
     from tqdm import tqdm
 
-    tasks = plan_tasks(profile)
+    profile, tasks = plan.profile, plan.tasks
     opened = open_dataset(profile, paths)
     store = paths.record_store(profile)
-    records: dict[Task, dict[str, Any]] = {}
-    failures: dict[Task, TaskFailure] = {}
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    failures: dict[tuple[str, int], TaskFailure] = {}
     bar = tqdm(total=len(tasks), desc="tasks", unit="task", disable=quiet)
 
-    def attempt(task: Task, wait: bool) -> bool:
-        needed = [f for t, f in failures.items()
-                  if t.fold == task.fold and t.method in _requirements(task.method)]
+    def attempt(task: ResolvedTask, wait: bool) -> bool:
+        needed = [failures[t.key] for t in task.needs if t.key in failures]
         if needed:
-            failures[task] = TaskFailure(task, f"skipped: needs {needed[0].task.method}, "
-                                               f"which failed")
-            log.error("task skipped: %s", failures[task].line())
+            failures[task.key] = TaskFailure(task, f"skipped: needs {needed[0].task.method}, "
+                                                   f"which failed")
+            log.error("task skipped: %s", failures[task.key].line())
             bar.update()
             return True
         with task_lock(store.lock_path(profile.run.dataset, task.method, task.fold),
@@ -297,19 +228,20 @@ def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
             if not held:
                 return False
             try:
-                records[task] = run_task(profile, task, paths, quiet=quiet, opened=opened,
-                                         force=force)
+                records[task.key] = run_task(plan, task, paths, quiet=quiet, opened=opened,
+                                             force=force)
             except Exception as error:  # one method's bug must not stop the others
-                failures[task] = TaskFailure(task, failure_reason(error, paths, opened[0],
-                                                                  profile, task))
-                log.error("task failed: %s", failures[task].line(), exc_info=debug_enabled())
+                failures[task.key] = TaskFailure(task, failure_reason(
+                    error, paths, opened[0], profile, task))
+                log.error("task failed: %s", failures[task.key].line(),
+                          exc_info=debug_enabled())
         bar.update()
         return True
 
-    deferred: list[Task] = []
+    deferred: list[ResolvedTask] = []
     try:
         for task in tasks:
-            waits_for = {t.method for t in deferred} & set(_requirements(task.method))
+            waits_for = {t.method for t in deferred} & {t.method for t in task.needs}
             if waits_for or not attempt(task, wait=False):
                 log.info("%s fold %d: another run is on it or on what it needs; later",
                          task.method, task.fold)
@@ -321,7 +253,7 @@ def run_profile(profile: Profile, paths: Paths, *, quiet: bool = False,
         raise
     finally:
         bar.close()
-    done = [records[t] for t in tasks if t in records]
+    done = [records[t.key] for t in tasks if t.key in records]
     if failures:
-        raise TasksFailed([failures[t] for t in tasks if t in failures], done)
+        raise TasksFailed([failures[t.key] for t in tasks if t.key in failures], done)
     return done

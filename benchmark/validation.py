@@ -14,9 +14,9 @@ from pathlib import Path
 from benchmark.config import Profile
 from benchmark.datasets.base import get_dataset
 from benchmark.errors import ConfigError
-from benchmark.options import build_options
-from benchmark.runner import Paths, Task, plan_tasks
-from methods.registry import available_methods, get_method
+from benchmark.planner import RunPlan
+from benchmark.runner import Paths
+from methods.registry import available_methods
 
 
 def option_sections(profile: Profile) -> None:
@@ -34,14 +34,6 @@ def option_sections(profile: Profile) -> None:
                 f"use a method name or one of the groups {sorted(groups)}"
             raise ConfigError(f"{profile.source}: unknown section [options.{name}]: no method "
                               f"or option group has that name; {hint}")
-
-
-def method_options(profile: Profile, methods: list[str]) -> None:
-    """Every option key and value type of every selected method."""
-    for name in methods:
-        cls = get_method(name)
-        build_options(cls.Options, profile.method_options(name, cls.option_group),
-                      f"{profile.source}: options of method {name!r}")
 
 
 def fold_count(profile: Profile) -> None:
@@ -67,13 +59,11 @@ def writable_folder(path: Path, flag: str) -> None:
                           f"a folder you can write to") from error
 
 
-def validate_run(profile: Profile, paths: Paths | None = None) -> list[Task]:
-    """Check the whole run (sections, methods, options, folds, folders); its tasks."""
-    option_sections(profile)
-    tasks = plan_tasks(profile)
-    method_options(profile, list(dict.fromkeys(t.method for t in tasks)))
-    fold_count(profile)
+def validate_run(plan: RunPlan, paths: Paths | None = None) -> None:
+    """Check what planning does not (sections, folds, folders); the plan itself has
+    checked the methods and every option of each."""
+    option_sections(plan.profile)
+    fold_count(plan.profile)
     if paths is not None:
         writable_folder(paths.output, "--output")
         writable_folder(paths.cache, "--cache")
-    return tasks

@@ -61,9 +61,15 @@ class Matcher(ABC):
     ablation: ClassVar[bool] = False
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        self.options = build_options(self.Options, merge_tables(options, self.pinned),
+        self.options = build_options(self.Options, self.resolve_options(options),
                                      f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
+
+    @classmethod
+    def resolve_options(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` with :attr:`pinned` merged over it (sections field by field): the one
+        place pins apply, for the harness's plan and for a matcher built directly."""
+        return merge_tables(given, cls.pinned)
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Matcher:
         """Learn from the training (and validation) identities; returns ``self``."""

@@ -29,6 +29,17 @@ def derive_seed(seed: int, *parts: str | int) -> int:
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
+@dataclass(frozen=True)
+class TaskInput:
+    """A task another task needs (its :attr:`~methods.base.Matcher.requires`), as the
+    run's plan resolved it: the options and seed that keyed its artifacts."""
+
+    method: str
+    fold: int
+    options: dict[str, Any]
+    seed: int
+
+
 @dataclass
 class TaskContext:
     """The environment of one (data set, method, fold) task.
@@ -49,6 +60,7 @@ class TaskContext:
             reproduce the authors' use of split 0 on every fold (``None`` outside a run).
         stored_crops: the data set's crops in their stored sizes, for training crops cut
             from them (``crop_from = "stored"``; ``None`` outside a run).
+        inputs: the tasks this one needs, by method name (see :meth:`input`).
     """
 
     artifact_root: Path
@@ -61,6 +73,15 @@ class TaskContext:
     extra: dict[str, Any] = field(default_factory=dict)
     first_fold_train: Callable[[], PairedFrames] | None = None
     stored_crops: Callable[[], StoredCrops] | None = None
+    inputs: dict[str, TaskInput] = field(default_factory=dict)
+
+    def input(self, method: str) -> TaskInput:
+        """The resolved task of ``method`` on this fold, which this task declared it needs."""
+        if method not in self.inputs:
+            raise LookupError(f"task needs {method!r}, but its context has no such input "
+                           f"(declared inputs: {sorted(self.inputs) or 'none'}); a method "
+                           f"lists the methods it needs in its requires")
+        return self.inputs[method]
 
     def seed_of(self, method: str) -> int:
         """The seed that the task of ``method`` on this fold gets (``seed`` for this task).

@@ -225,7 +225,7 @@ class Distillation(Matcher):
         """The seed of G's training: this task's, or the base method's for an ablation."""
         if self.seed_method is None:
             return self.context.seed
-        return self.context.seed_of(self.seed_method)
+        return self.context.input(self.seed_method).seed
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
         with self.options.precision():
@@ -234,7 +234,7 @@ class Distillation(Matcher):
     def _fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
         options = self.options
         deep = options.deep()
-        step1_seed = self.context.seed_of(self.step1_method())
+        step1_seed = self.context.input(self.step1_method()).seed
         step1_context = dataclasses.replace(self.context, seed=step1_seed)
         step1 = get_method(self.step1_method())(step1_context, **dataclasses.asdict(deep))
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)

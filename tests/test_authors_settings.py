@@ -10,8 +10,8 @@ import torch
 from conftest import parsed, toy_frames
 
 from benchmark.config import load_profile
+from benchmark.planner import resolved_options
 from benchmark.protocol_authors import one_trial
-from benchmark.runner import resolved_options
 from methods.augment import IMAGENET_MEAN, IMAGENET_STD
 from methods.context import TaskContext
 from methods.deep import NetworkSpec, encoder_for, pipeline_for, train_config

@@ -12,6 +12,7 @@ from cli_helpers import rgbd
 from benchmark.cli import main
 from benchmark.config import load_profile
 from benchmark.locks import task_lock
+from benchmark.planner import plan_run
 from benchmark.runner import Paths, run_profile
 
 RUN = ["run", "--profile", "smoke", "--methods", "pixels-euclidean", "--output", "out"]
@@ -111,7 +112,8 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
     other = threading.Thread(target=other_run)
     other.start()
     holding.wait(60)
-    worker = threading.Thread(target=run_profile, args=(profile, paths), kwargs={"quiet": True})
+    worker = threading.Thread(target=run_profile, args=(plan_run(profile), paths),
+                              kwargs={"quiet": True})
     worker.start()
     deadline = time.monotonic() + 60
     while store.read("toy", "pixels-euclidean", 1) is None and time.monotonic() < deadline:
@@ -124,17 +126,17 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
 
 
 def test_a_corrupt_stored_network_names_its_artifact_folder(tmp_path, toy_profile_file):
-    from benchmark.runner import Task, failure_reason, open_dataset
+    from benchmark.runner import failure_reason, open_dataset
 
     profile = load_profile(str(toy_profile_file))
     paths = Paths(tmp_path / "out", tmp_path / "cache")
     dataset = open_dataset(profile, paths)[0]
     error = RuntimeError("PytorchStreamReader failed reading zip archive: failed finding "
                          "central directory")
-    reason = failure_reason(error, paths, dataset, profile, Task("one-stream", 1))
+    task = plan_run(profile).task("one-stream", 1)
+    reason = failure_reason(error, paths, dataset, profile, task)
     folder = tmp_path / "cache" / "artifacts" / dataset.cache_key((16, 8)) / "fold1"
     assert reason.startswith("RuntimeError: PytorchStreamReader failed")
     assert f"under {folder} is truncated or corrupt; delete that folder" in reason
-    plain = failure_reason(ValueError("bad\nsecond line"), paths, dataset, profile,
-                           Task("one-stream", 1))
+    plain = failure_reason(ValueError("bad\nsecond line"), paths, dataset, profile, task)
     assert plain == "ValueError: bad"

@@ -12,7 +12,7 @@ from benchmark.errors import ConfigError
 from methods import deep, distillation
 from methods.augment import Augmentation
 from methods.base import CROSS_MODAL
-from methods.context import TaskContext
+from methods.context import TaskContext, TaskInput
 from methods.deep import NetworkSpec, pipeline_for
 from methods.deep_data import SampleSet, embed_images, fetch
 from methods.deep_options import DeepOptions, NetworkOptions
@@ -219,6 +219,8 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     ctx = context(tmp_path)
     ctx.seed = ctx.seed_of("distill-depth2rgb-softmax")
     step1_ctx = context(tmp_path, seed=ctx.seed_of("resnet-depth-softmax"))
+    ctx.inputs = {name: TaskInput(name, 0, {}, context_.seed) for name, context_ in
+                  (("resnet-depth-softmax", step1_ctx), ("distill-depth2rgb-softmax", ctx))}
     _, step1_path = deep.train_or_load_step1("depth", "softmax", STEP1, train, val, step1_ctx)
 
     def no_training(self):

@@ -5,7 +5,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.config import load_profile
 from benchmark.errors import ConfigError
-from benchmark.executors import ClusterOptions, execute, waves
+from benchmark.executors import ClusterOptions, execute
+from benchmark.planner import plan_run
 from benchmark.runner import Paths, run_profile
 
 submitit = pytest.importorskip("submitit")
@@ -16,13 +17,16 @@ def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path):
     profile = load_profile("smoke", ['cluster.backend="local"', "cluster.timeout_min=5",
                                      'run.methods=["pixels-euclidean"]',
                                      "dataset.identities=8", "dataset.frames_per_identity=4"])
-    local = run_profile(profile, Paths(tmp_path / "local", tmp_path / "cache"), quiet=True)
-    remote = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
+    local = run_profile(plan_run(profile), Paths(tmp_path / "local", tmp_path / "cache"),
+                        quiet=True)
+    remote = execute(plan_run(profile), Paths(tmp_path / "remote", tmp_path / "cache"),
+                     "slurm")
     assert [r["results"] for r in remote] == [r["results"] for r in local]
     assert (tmp_path / "remote" / "records" / "smoke" / "synthetic" / "pixels-euclidean"
             / "fold1.json").is_file()
     profile.cluster["backend"] = "debug"
-    again = execute(profile, Paths(tmp_path / "remote", tmp_path / "cache"), "slurm")
+    again = execute(plan_run(profile), Paths(tmp_path / "remote", tmp_path / "cache"),
+                    "slurm")
     assert [r["provenance"]["date"] for r in again] == [r["provenance"]["date"]
                                                         for r in remote]
 
@@ -38,7 +42,7 @@ def test_waves_put_requirements_first(toy_profile_file, monkeypatch):
     try:
         profile = load_profile(str(toy_profile_file),
                                ['run.methods=["needs-pixels-test", "pixels-euclidean"]'])
-        grouped = waves(profile)
+        grouped = plan_run(profile).waves()
         assert [{t.method for t in w} for w in grouped] == [{"pixels-euclidean"},
                                                             {"needs-pixels-test"}]
     finally:
@@ -89,7 +93,7 @@ def test_cluster_jobs_are_requeued_with_the_same_task(tmp_path, monkeypatch):
                                      'run.methods=["pixels-euclidean"]',
                                      "dataset.identities=8", "dataset.frames_per_identity=4"])
     paths = Paths(tmp_path / "out", tmp_path / "cache")
-    records = execute(profile, paths, "slurm")
+    records = execute(plan_run(profile), paths, "slurm")
     assert [r["method"] for r in records] == ["pixels-euclidean"]
     (function, args), = submitted
     assert isinstance(function, Checkpointable)

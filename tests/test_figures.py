@@ -2,6 +2,7 @@
 
 from benchmark.config import load_profile
 from benchmark.figures import plot_distillation
+from benchmark.planner import plan_run
 from benchmark.report import write_report
 from benchmark.runner import Paths, run_profile
 from benchmark.tables import aggregate
@@ -28,10 +29,11 @@ def test_distillation_figure_from_records(tmp_path):
 def test_report_draws_figure5_from_records_and_cache(tmp_path, toy_profile_file):
     profile = load_profile(str(toy_profile_file))
     paths = Paths(tmp_path / "out", tmp_path / "cache")
-    records = run_profile(profile, paths, quiet=True)
+    plan = plan_run(profile)
+    records = run_profile(plan, paths, quiet=True)
     examples = records[0]["examples"]["rgb->depth"]
     assert examples and all(len(e["gallery_frames"]) == 5 for e in examples)
     assert all(e["query_frame"] not in e["gallery_frames"] for e in examples)
-    _, written = write_report(profile, paths)
+    _, written = write_report(plan, paths)
     names = {p.name for p in written}
     assert "figure5_toy.png" in names and "table3_toy.csv" in names

@@ -19,7 +19,7 @@ from benchmark.datasets.base import get_dataset
 from benchmark.datasets.prepared import read_prepared_pair
 from benchmark.datasets.resize import pil_bilinear
 from benchmark.datasets.stored import StoredCrops, stored_crops
-from benchmark.runner import resolved_options
+from benchmark.planner import resolved_options
 from methods import engine as engine_module
 from methods.augment import Augmentation, rect_crop_boxes
 from methods.deep import DeepOptions, NetworkSpec, pipeline_for, train_config

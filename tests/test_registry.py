@@ -9,6 +9,7 @@ import pytest
 from benchmark.config import load_profile
 from benchmark.distance import euclidean_distance
 from benchmark.errors import ConfigError
+from benchmark.planner import plan_run
 from benchmark.runner import Paths, run_profile
 from methods import registry
 from methods.base import Matcher
@@ -52,7 +53,7 @@ def test_entry_point_plugin_is_found_and_runs(installed_plugin, tmp_path, toy_pr
     assert cls.name == "plugin-mean-intensity"
     assert "plugin-mean-intensity" in available_methods()
     profile = load_profile(str(toy_profile_file), ['run.methods=["plugin-mean-intensity"]'])
-    records = run_profile(profile, Paths(tmp_path / "o", tmp_path / "c"), quiet=True)
+    records = run_profile(plan_run(profile), Paths(tmp_path / "o", tmp_path / "c"), quiet=True)
     assert len(records) == 2 and records[0]["method"] == "plugin-mean-intensity"
 
 
@@ -99,10 +100,8 @@ def test_euclidean_distance_matches_direct_formula():
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper", "paper-corrected", "ablation"])
 def test_every_method_of_the_builtin_profiles_is_registered(profile):
     from benchmark.config import load_profile
-    from benchmark.runner import plan_tasks
-
     loaded = load_profile(profile)
-    tasks = plan_tasks(loaded)
+    tasks = plan_run(loaded).tasks
     assert {t.method for t in tasks} == set(loaded.run.methods)
     order = [t.method for t in tasks]
     for task in tasks:  # everything a method reuses runs before it

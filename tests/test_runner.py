@@ -8,7 +8,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.config import load_profile
 from benchmark.errors import ConfigError
-from benchmark.runner import Paths, plan_tasks, run_profile
+from benchmark.planner import plan_run
+from benchmark.runner import Paths, run_profile
 from methods.pixels import PixelsEuclidean
 
 
@@ -16,9 +17,13 @@ def paths(tmp_path):
     return Paths(output=tmp_path / "out", cache=tmp_path / "cache")
 
 
+def run(profile, where):
+    return run_profile(plan_run(profile), where, quiet=True)
+
+
 def test_run_writes_one_record_per_method_and_fold(tmp_path, toy_profile_file):
     profile = load_profile(str(toy_profile_file))
-    records = run_profile(profile, paths(tmp_path), quiet=True)
+    records = run(profile, paths(tmp_path))
     assert [(r["method"], r["fold"]) for r in records] == [("pixels-euclidean", 0),
                                                            ("pixels-euclidean", 1)]
     files = sorted((tmp_path / "out" / "records").rglob("fold*.json"))
@@ -46,35 +51,35 @@ def test_rerun_resumes_after_interruption(tmp_path, toy_profile_file, monkeypatc
 
     monkeypatch.setattr(PixelsEuclidean, "fit", crash_on_second_fold)
     with pytest.raises(KeyboardInterrupt):
-        run_profile(profile, paths(tmp_path), quiet=True)
+        run(profile, paths(tmp_path))
     store = paths(tmp_path).record_store(profile)
     first = store.read("toy", "pixels-euclidean", 0)
     assert first is not None and store.read("toy", "pixels-euclidean", 1) is None
     assert not list((tmp_path / "out").rglob("*.tmp"))
     monkeypatch.setattr(PixelsEuclidean, "fit", original)
     calls.clear()
-    records = run_profile(profile, paths(tmp_path), quiet=True)
+    records = run(profile, paths(tmp_path))
     assert records[0] == first  # fold 0 was not recomputed
     assert store.read("toy", "pixels-euclidean", 1) is not None
 
 
 def test_same_profile_gives_same_numbers(tmp_path, toy_profile_file):
     profile = load_profile(str(toy_profile_file))
-    a = run_profile(profile, paths(tmp_path / "a"), quiet=True)
-    b = run_profile(profile, paths(tmp_path / "b"), quiet=True)
+    a = run(profile, paths(tmp_path / "a"))
+    b = run(profile, paths(tmp_path / "b"))
     assert [r["results"] for r in a] == [r["results"] for r in b]
 
 
 def test_changed_config_reruns_the_task(tmp_path, toy_profile_file):
-    first = run_profile(load_profile(str(toy_profile_file)), paths(tmp_path), quiet=True)
+    first = run(load_profile(str(toy_profile_file)), paths(tmp_path))
     changed = load_profile(str(toy_profile_file), ["run.trials=2"])
-    second = run_profile(changed, paths(tmp_path), quiet=True)
+    second = run(changed, paths(tmp_path))
     assert len(second[0]["results"]["rgb->depth"]["trials"]) == 2
     assert second[0]["task_hash"] != first[0]["task_hash"]
 
 
 def test_pixels_baseline_beats_chance_on_toy_data(tmp_path, toy_profile_file):
-    records = run_profile(load_profile(str(toy_profile_file)), paths(tmp_path), quiet=True)
+    records = run(load_profile(str(toy_profile_file)), paths(tmp_path))
     rgb = [r["results"]["rgb->depth"]["rank1"] for r in records]
     assert min(rgb) >= 0.0  # cross-modal pixels carry no shared scale: only a floor
     test_ids = len(records[0]["config"]["fold"]["test"])
@@ -84,7 +89,7 @@ def test_pixels_baseline_beats_chance_on_toy_data(tmp_path, toy_profile_file):
 def test_unknown_method_is_a_clear_error(tmp_path, toy_profile_file):
     profile = load_profile(str(toy_profile_file), ['run.methods=["nope"]'])
     with pytest.raises(ConfigError, match="unknown method 'nope'.*pixels-euclidean"):
-        plan_tasks(profile)
+        plan_run(profile)
 
 
 def test_cli_run_then_tables_and_resume(tmp_path, toy_profile_file, capsys):
