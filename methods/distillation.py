@@ -35,6 +35,7 @@ from methods.augment import Augmentation
 from methods.base import CROSS_MODAL, Matcher
 from methods.context import TaskContext
 from methods.deep import (
+    DeepMethod,
     NetworkSpec,
     frames_fingerprint,
     network_pipeline,
@@ -221,6 +222,18 @@ class Distillation(Matcher):
         """The method whose network is F: the first of :attr:`requires`."""
         return cls.requires[0]
 
+    def step1(self) -> DeepMethod:
+        """F's method as the run's plan resolved its task on this fold (its options and
+        seed, :meth:`TaskContext.input`), so F is that task's network whatever sections
+        set it; outside a run (no declared input) the ``[options.deep]`` part of these
+        options and the seed that task would get."""
+        name = self.step1_method()
+        if name in self.context.inputs:
+            given, seed = self.context.input(name).options, self.context.input(name).seed
+        else:
+            given, seed = dataclasses.asdict(self.options.deep()), self.context.seed_of(name)
+        return get_method(name)(dataclasses.replace(self.context, seed=seed), **given)
+
     def training_seed(self) -> int:
         """The seed of G's training: this task's, or the base method's for an ablation."""
         if self.seed_method is None:
@@ -233,10 +246,8 @@ class Distillation(Matcher):
 
     def _fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
         options = self.options
-        deep = options.deep()
-        step1_seed = self.context.input(self.step1_method()).seed
-        step1_context = dataclasses.replace(self.context, seed=step1_seed)
-        step1 = get_method(self.step1_method())(step1_context, **dataclasses.asdict(deep))
+        step1 = self.step1()
+        step1_seed = step1.context.seed
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
         self.store = step1.store
         self.teacher = freeze_teacher(teacher)

@@ -12,7 +12,7 @@ from benchmark.errors import ConfigError
 from methods import deep, distillation
 from methods.augment import Augmentation
 from methods.base import CROSS_MODAL
-from methods.context import TaskContext, TaskInput
+from methods.context import TaskContext, TaskInput, derive_seed
 from methods.deep import NetworkSpec, pipeline_for
 from methods.deep_data import SampleSet, embed_images, fetch
 from methods.deep_options import DeepOptions, NetworkOptions
@@ -219,8 +219,9 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     ctx = context(tmp_path)
     ctx.seed = ctx.seed_of("distill-depth2rgb-softmax")
     step1_ctx = context(tmp_path, seed=ctx.seed_of("resnet-depth-softmax"))
-    ctx.inputs = {name: TaskInput(name, 0, {}, context_.seed) for name, context_ in
-                  (("resnet-depth-softmax", step1_ctx), ("distill-depth2rgb-softmax", ctx))}
+    ctx.inputs = {name: TaskInput(name, 0, options, context_.seed) for name, options, context_
+                  in (("resnet-depth-softmax", STEP1, step1_ctx),
+                      ("distill-depth2rgb-softmax", TINY, ctx))}
     _, step1_path = deep.train_or_load_step1("depth", "softmax", STEP1, train, val, step1_ctx)
 
     def no_training(self):
@@ -244,6 +245,18 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
         bn_fixed = {**TINY, "step2": {**TINY["step2"], "frozen_bn": "fixed"}}
         get_method("distill-depth2rgb-softmax")(ctx, **bn_fixed).fit(
             train, val)
+
+
+def test_f_is_the_step1_task_as_the_plan_resolved_it(tmp_path) -> None:
+    ctx = context(tmp_path)
+    own = {**STEP1, "selection": {"epochs": 2, "eval_every": 1}}  # [options.resnet-...]
+    ctx.inputs = {"resnet-depth-softmax": TaskInput("resnet-depth-softmax", 0, own, 1234)}
+    step1 = get_method("distill-depth2rgb-softmax")(ctx, **TINY).step1()
+    assert (step1.name, step1.context.seed, step1.options.selection.epochs) == (
+        "resnet-depth-softmax", 1234, 2)
+    outside_a_run = get_method("distill-depth2rgb-softmax")(context(tmp_path), **TINY).step1()
+    assert outside_a_run.options.selection.epochs == 1
+    assert outside_a_run.context.seed == derive_seed(3, "resnet-depth-softmax", 0)
 
 
 def test_ablation_tables(tmp_path) -> None:
