@@ -10,11 +10,13 @@ Deep methods (one trained network per fold, trained or loaded once):
     DeepMethod (hooks: spec, engine, build_network, train_config, engine_options,
     forward, unread_options; SOFTMAX_OPTIONS and TRIPLET_OPTIONS name each built-in
     recipe's options), SoftmaxNetwork, TripletNetwork, DeepOptions (the ``[options.deep]``
-    section; a plugin's own section subclasses it), NetworkSpec, ReidNetwork,
-    build_network, Backbone.
+    section; a plugin's own section subclasses it), NetworkSpec, ReidNetwork (a network
+    with another head overrides ``forward_pooled``, what follows the pooled trunk, not
+    ``forward``, so that it can be fed fixed-stage outputs), build_network, Backbone.
 Training steps and recipes:
-    Engine (override ``compute_loss``; ``learning_rate`` and ``make_sampler`` for another
-    schedule or batch composition), TrainConfig, engine_config (a recipe with the
+    Engine (override ``compute_loss``, calling ``self.model`` on the batch's inputs;
+    ``learning_rate`` and ``make_sampler`` for another schedule or batch composition),
+    TrainConfig, engine_config (a recipe with the
     ``[options.deep]`` numerics), schedule_and_selection, softmax_recipe, triplet_recipe,
     Augmentation, Batch, SampleSet, MODALITY_CODES.
 Losses and samplers:
