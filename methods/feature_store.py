@@ -98,7 +98,7 @@ class FeatureStore:
         not stored yet (the key seen last first), and what it returns is written as one
         chunk before this returns. The caller guarantees that a key names one value.
         """
-        keys = np.asarray(keys, dtype="U40")
+        keys = np.asarray(keys, dtype=str)
         first = {str(key): i for i, key in reversed(list(enumerate(keys)))}
         missing = [i for key, i in first.items() if not self._holds(key)]
         if missing:
@@ -149,7 +149,7 @@ class FeatureStore:
         (``None``: any number from two on)."""
         features = np.asarray(features)
         if len(features) != len(keys) or features.ndim < 2 \
-                or features.ndim != (dimensions or features.ndim):
+                or (dimensions is not None and features.ndim != dimensions):
             expected = "(n_images, d)" if dimensions == 2 else "(n_inputs, ...)"
             raise ValueError(f"feature extractor returned shape {features.shape} for "
                              f"{len(keys)} images; expected {expected}")

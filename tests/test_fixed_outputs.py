@@ -2,6 +2,7 @@
 training from it (the same network as training from images)."""
 
 import copy
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,29 @@ def test_distillation_from_the_store_gives_the_same_student(tmp_path: Path,
     for modality in ("rgb", "depth"):
         np.testing.assert_array_equal(matchers[True].embed(test.images(modality), modality),
                                       matchers[False].embed(test.images(modality), modality))
+
+
+def _write_rounds(folder: Path, offset: int) -> None:
+    """A task on another process (numpy only, no torch after a fork): three lookups over
+    keys that overlap the other's."""
+    store = FeatureStore(folder, in_memory=True)
+    for start in range(3):
+        x = np.repeat(np.arange(offset + 2.0 * start, offset + 2.0 * start + 4)[:, None], 2, 1)
+        store.lookup([f"{v:040.1f}" for v in x[:, 0]], lambda positions, x=x: 2 * x[positions])
+
+
+def test_concurrent_writers_leave_a_readable_store(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_rounds, args=(tmp_path, offset))
+               for offset in (0, 3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    everything = torch.arange(11.0).repeat(2, 1).T  # 0..7 from one, 3..10 from the other
+    reader, doubling = FeatureStore(tmp_path), Doubling(everything)
+    np.testing.assert_array_equal(reader.lookup(keys_of(everything), doubling),
+                                  2 * everything.numpy())
+    assert doubling.samples == 0 and len(chunks_in(tmp_path)) <= 6
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith("chunk-")]
