@@ -9,17 +9,19 @@ Matchers and registration:
 Deep methods (one trained network per fold, trained or loaded once):
     DeepMethod (hooks: spec, engine, build_network, train_config, engine_options,
     forward, key_sections, unread_options), SHARED_SECTIONS, SoftmaxNetwork,
-    TripletNetwork, NetworkSpec, ReidNetwork, build_network, Backbone.
+    TripletNetwork, NetworkSpec, ReidNetwork (a network with another head overrides
+    ``forward_pooled``, what follows the pooled trunk, not ``forward``, so that it can be
+    fed fixed-stage outputs), build_network, Backbone.
 Option sections (``[options.deep.<section>]``):
     DeepOptions (one field per section; a plugin adds its recipe's section by
     subclassing it), NetworkOptions, SelectionOptions, SoftmaxRecipe, TripletRecipe,
     NumericsOptions, ComputeOptions, ReproductionOptions, Augmentation; engine_fields
     (a section's fields named as the engine's settings).
 Training steps and recipes:
-    Engine (override ``compute_loss``; ``learning_rate`` and ``make_sampler`` for another
-    schedule or batch composition), TrainConfig (``DeepOptions.engine_config(recipe)``
-    builds it from a recipe section), softmax_recipe, triplet_recipe, Batch, SampleSet,
-    MODALITY_CODES.
+    Engine (override ``compute_loss``, calling ``self.model`` on the batch's inputs;
+    ``learning_rate`` and ``make_sampler`` for another schedule or batch composition),
+    TrainConfig (``DeepOptions.engine_config(recipe)`` builds it from a recipe section),
+    softmax_recipe, triplet_recipe, Batch, SampleSet, MODALITY_CODES.
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.

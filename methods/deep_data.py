@@ -27,7 +27,6 @@ Both modalities use the ImageNet mean/std.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -236,10 +235,10 @@ class Pipeline:
         self.channels_last = channels_last
         self.mean, self.std = encoder.mean_std(self.device)
 
-    def feeding(self, network: torch.nn.Module) -> contextlib.AbstractContextManager:
-        """The context in which ``network`` takes this pipeline's training inputs (images:
-        nothing to set up)."""
-        return contextlib.nullcontext()
+    def fed(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The module to call on this pipeline's inputs to run ``network``: the network
+        itself for images (see :class:`~methods.fixed_outputs.FixedStagePipeline`)."""
+        return network
 
     def unnormalised(self, images: torch.Tensor, modality: str) -> torch.Tensor:
         """Raw crops (any device) -> encoded (b, c, h, w) in [0, 1] at the input size."""
@@ -320,17 +319,18 @@ def embed_images(network: torch.nn.Module, pipeline: Pipeline, images: np.ndarra
                  forward: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor] | None = None
                  ) -> np.ndarray:
     """(n, d) float32 embeddings of test images; the network is put in eval mode.
-    ``forward(network, inputs)`` embeds a batch (default: the network's first output)."""
+    ``forward(module, inputs)`` embeds a batch (default: the first output), where
+    ``module`` is the network as the pipeline feeds it (:meth:`Pipeline.fed`)."""
     was_training = network.training
     network.eval()
     chunks = []
     try:
-        with pipeline.feeding(network):
-            for start in range(0, len(images), batch_size):
-                x = pipeline.eval_inputs(images[start:start + batch_size], modality)
-                with torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=amp):
-                    embedding = network(x)[0] if forward is None else forward(network, x)
-                chunks.append(embedding.float().cpu().numpy())
+        run = pipeline.fed(network)
+        for start in range(0, len(images), batch_size):
+            x = pipeline.eval_inputs(images[start:start + batch_size], modality)
+            with torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=amp):
+                embedding = run(x)[0] if forward is None else forward(run, x)
+            chunks.append(embedding.float().cpu().numpy())
     finally:
         network.train(was_training)
     if not chunks:

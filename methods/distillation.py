@@ -39,7 +39,6 @@ from methods.deep import (
     NetworkSpec,
     frames_fingerprint,
     network_pipeline,
-    save_store,
     stored_crops_for,
 )
 from methods.deep_data import SampleSet, embed_images
@@ -62,7 +61,6 @@ from methods.distillation_parts import (
     resolve_freeze_point,
 )
 from methods.engine import TrainConfig
-from methods.fixed_outputs import FixedOutputs
 from methods.networks import ReidNetwork
 from methods.registry import get_method, register
 from methods.trained import load_or_train, torch_threads
@@ -215,7 +213,6 @@ class Distillation(Matcher):
         self.student: ReidNetwork | None = None
         self.checkpoint: Path | None = None
         self.teacher_checkpoint: Path | None = None
-        self.store: FixedOutputs | None = None
 
     @classmethod
     def step1_method(cls) -> str:
@@ -249,7 +246,6 @@ class Distillation(Matcher):
         step1 = self.step1()
         step1_seed = step1.context.seed
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
-        self.store = step1.store
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.step2.freeze_from)
         learn_on = self.student_training_frames(train)
@@ -276,7 +272,6 @@ class Distillation(Matcher):
                                                  self.context.device,
                                                  options.compute.num_threads)
         self.student = student.to(self.context.device).eval()
-        save_store(self.store)
         return self
 
     def student_training_frames(self, train: PairedFrames) -> PairedFrames:
@@ -298,7 +293,7 @@ class Distillation(Matcher):
         spec = NetworkSpec((self.target,), self.loss)
         pipeline = network_pipeline(spec, options.deep(), student, device,
                                     stored=stored_crops_for(options, self.context),
-                                    store=self.store)
+                                    context=self.context)
         amp = options.autocast(device)
         with torch_threads(threads):
             targets = torch.from_numpy(embed_images(self.teacher, pipeline,
@@ -322,12 +317,11 @@ class Distillation(Matcher):
         network = self.teacher if modality == self.source else self.student
         device = self.context.device
         pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
-                                    network, device, store=self.store)
+                                    network, device, context=self.context)
         with self.options.precision():
             embeddings = embed_images(network, pipeline, images, modality,
                                       self.options.compute.eval_batch_size,
                                       amp=self.options.autocast(device))
-        save_store(self.store)
         return embeddings
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,8 +93,8 @@ class StudentNetwork(ReidNetwork):
     (the head is frozen and fixed then).
 
     The trunk stages F kept fixed (its ``train_from``) stay fixed in G (and G is fed
-    from F's store of their outputs): G's learnable part lies between them and the
-    freeze point.
+    from the store of their outputs F was fed from, :meth:`ReidNetwork.from_stage`): G's
+    learnable part lies between them and the freeze point.
     """
 
     def __init__(self, teacher: ReidNetwork, frozen: Iterable[str], fixed_bn: bool,
@@ -113,10 +114,11 @@ class StudentNetwork(ReidNetwork):
             self.eval_only = list(self.frozen)
         self.fix_stages_before(teacher.fixed_before)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward_pooled(self, features: torch.Tensor, *args: Any
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not (self.training and self.dropout > 0 and not self.fixed_bn):
-            return super().forward(x)
-        return self.head.dropped_embedding(self.pooled(x), self.dropout), None
+            return super().forward_pooled(features, *args)
+        return self.head.dropped_embedding(features, self.dropout), None
 
     def trainable_names(self) -> list[str]:
         """Names of the parameters step II trains."""

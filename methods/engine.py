@@ -171,6 +171,12 @@ def seeded(seed: int, device: str = "cpu") -> Iterator[None]:
 class Engine:
     """Trains ``model`` on ``samples``; subclasses define :meth:`compute_loss`.
 
+    The network is :attr:`network` (its weights are trained, selected and restored);
+    :attr:`model` is the module :meth:`compute_loss` calls on a batch's inputs, the network
+    as the pipeline feeds it (:meth:`~methods.deep_data.Pipeline.fed`: the network itself
+    for images, its part from a trunk stage on for fixed-stage outputs), sharing its
+    parameters.
+
     Args:
         model: the network; ``model.backbone`` (if any) gets ``backbone_lr_mult``.
         samples: the training images and labels.
@@ -186,9 +192,10 @@ class Engine:
     def __init__(self, model: nn.Module, samples: SampleSet, pipeline: Pipeline,
                  config: TrainConfig, seed: int = 0, validate: Validator | None = None,
                  quiet: bool = False) -> None:
-        self.model = model.to(pipeline.device)
+        self.network = model.to(pipeline.device)
         if pipeline.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.model = pipeline.fed(self.network)
         self.samples = samples
         self.pipeline = pipeline
         self.config = config
@@ -228,18 +235,15 @@ class Engine:
 
     def train_epoch(self) -> float:
         """One epoch of training steps; returns the mean loss."""
-        self.model.train()
+        self.network.train()
         total = torch.zeros((), device=self.pipeline.device)
         count = self.iterations_per_epoch
         pin = self.pipeline.device.type == "cuda"
-        with self.pipeline.feeding(self.model):
-            read = functools.partial(self.pipeline.read, augmentation=self.config.augmentation,
-                                     rng=self.crop_rng)
-            for host in prefetched(self.samples, self.sampler.batches(count), pin=pin,
-                                   read=read):
-                batch = self.pipeline.train_batch(host, self.config.augmentation,
-                                                  self.augment_rng)
-                total += self.train_step(batch).float()
+        read = functools.partial(self.pipeline.read, augmentation=self.config.augmentation,
+                                 rng=self.crop_rng)
+        for host in prefetched(self.samples, self.sampler.batches(count), pin=pin, read=read):
+            batch = self.pipeline.train_batch(host, self.config.augmentation, self.augment_rng)
+            total += self.train_step(batch).float()
         return float(total) / count
 
     def fit(self) -> TrainResult:
@@ -262,12 +266,12 @@ class Engine:
             record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": lr}
             result.epochs_run = epoch + 1
             if self.validate is not None and cfg.validates_after(epoch + 1):
-                score = float(self.validate(self.model))
+                score = float(self.validate(self.network))
                 record["val"] = score
                 if result.best_score is None or score > result.best_score:
                     result.best_score, result.best_epoch = score, epoch + 1
                     best_state = {k: v.detach().clone()
-                                  for k, v in self.model.state_dict().items()}
+                                  for k, v in self.network.state_dict().items()}
                     stale = 0
                 else:
                     stale += 1
@@ -277,7 +281,7 @@ class Engine:
                 result.stopped_early = True
                 break
         if best_state is not None:
-            self.model.load_state_dict(best_state)
+            self.network.load_state_dict(best_state)
         else:
             result.best_epoch = result.epochs_run
         result.steps = self.steps
@@ -294,12 +298,12 @@ class Engine:
 
     def _optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        backbone = getattr(self.model, "backbone", None)
+        backbone = getattr(self.network, "backbone", None)
         base = {id(p) for p in backbone.parameters()} if backbone is not None else set()
         groups = [
-            {"params": [p for p in self.model.parameters() if id(p) in base],
+            {"params": [p for p in self.network.parameters() if id(p) in base],
              "lr_mult": cfg.backbone_lr_mult},
-            {"params": [p for p in self.model.parameters() if id(p) not in base],
+            {"params": [p for p in self.network.parameters() if id(p) not in base],
              "lr_mult": 1.0},
         ]
         groups = [g for g in groups if g["params"]]

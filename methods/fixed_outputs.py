@@ -2,37 +2,38 @@
 
 With ``train_from`` later than the stem, the stages before it never change: their
 output for an image is the same in every epoch, every validation, every fold and every
-method that starts from the same weights. :class:`FixedStagePipeline` hands a network
-those outputs instead of images and computes each one once, in a :class:`FixedOutputs`
-store. The store is content-addressed: a key is a hash of the raw crop's bytes, its
-modality, the input encoding and size, and whether it is mirrored, so a hit can only
-return what the stages would compute for that input. Random crops or erasing would make
-every input new, so the pipeline serves ``augment = "none"``, where flips are the only
-augmentation and each image has two inputs.
+method that starts from the same weights. :class:`FixedStagePipeline` hands the network
+those outputs instead of images, through the module :meth:`ReidNetwork.from_stage
+<methods.networks.ReidNetwork.from_stage>` gives (the network's later stages and head,
+sharing its parameters), and computes each output once, in a
+:class:`~methods.feature_store.FeatureStore`. Keys are content-addressed
+(:func:`~methods.feature_store.image_keys` of the raw crop, tagged with its modality,
+the input encoding and size, and whether it is mirrored), so a hit can only return what
+the stages would compute for that input. Random crops or erasing would make every input
+new, so the pipeline serves ``augment = "none"``, where flips are the only augmentation
+and each image has two inputs.
 
-The store lives in memory and, with a ``folder``, in the artifact store (keyed by the
-fixed stages' weights, :func:`weights_key`, shared by all tasks of a data set);
-:meth:`FixedOutputs.save` merges with what another process wrote, so concurrent tasks
-lose nothing but recomputation.
+The store's folder is keyed by the fixed stages' weights (:func:`weights_key`) and shared
+by all tasks of a data set; each computed batch of outputs is written at once as its own
+chunk (atomically), so concurrent tasks lose nothing but recomputation and an
+interrupted run keeps what it computed. A process keeps the store it used last in memory
+(:func:`shared_store`), so the pipelines of one task (training, validation, test) and the
+next task on the same weights read each output from disk at most once.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmark.atomic import atomic_path
 from methods.augment import Augmentation, draw_flips, mirrored
 from methods.backbone import Backbone
 from methods.deep_data import Batch, HostBatch, Pipeline, interleaved
-
-FILE_NAME = "outputs.npz"
-KEY_BYTES = 16
+from methods.feature_store import FeatureStore, image_keys
 
 
 def weights_key(modules: list[torch.nn.Module]) -> str:
@@ -46,63 +47,11 @@ def weights_key(modules: list[torch.nn.Module]) -> str:
     return digest.hexdigest()
 
 
-class FixedOutputs:
-    """Outputs by input key (``KEY_BYTES`` bytes), optionally stored in ``folder``.
-
-    Whoever fills it guarantees that one key always names one output (the same input
-    through the same fixed stages); ``folder`` must be keyed by those stages' weights.
-    """
-
-    def __init__(self, folder: Path | None = None) -> None:
-        self.folder = None if folder is None else Path(folder)
-        self.outputs: dict[bytes, torch.Tensor] = {}
-        self.unsaved = 0
-        self.hits = 0
-        self.misses = 0
-        if self.folder is not None:
-            self.outputs.update(self._read())
-
-    def __len__(self) -> int:
-        return len(self.outputs)
-
-    def lookup(self, keys: list[bytes],
-               compute: Callable[[list[int]], torch.Tensor]) -> torch.Tensor:
-        """The stacked outputs of ``keys``; ``compute(positions)`` gives the outputs of
-        the inputs at those positions, called once for the keys not stored yet."""
-        first = {key: i for i, key in reversed(list(enumerate(keys)))}
-        missing = [i for key, i in first.items() if key not in self.outputs]
-        if missing:
-            with torch.no_grad():
-                computed = compute(missing).detach().to("cpu", torch.float32)
-            for i, row in zip(missing, computed, strict=True):
-                self.outputs[keys[i]] = row.contiguous()
-            self.unsaved += len(missing)
-        self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
-        return torch.stack([self.outputs[key] for key in keys])
-
-    def save(self) -> None:
-        """Write the store (merged with the stored one) atomically; no-op without a
-        folder or without new outputs."""
-        if self.folder is None or self.unsaved == 0:
-            return
-        merged = {**self._read(), **self.outputs}
-        keys = np.frombuffer(b"".join(merged), dtype=np.uint8).reshape(len(merged), KEY_BYTES)
-        values = torch.stack(list(merged.values())).numpy()
-        with atomic_path(self.folder / FILE_NAME, keys.nbytes + values.nbytes) as temporary:
-            np.savez(temporary, keys=keys, values=values)
-        self.unsaved = 0
-
-    def _read(self) -> dict[bytes, torch.Tensor]:
-        path = self.folder / FILE_NAME
-        if not path.is_file():
-            return {}
-        try:
-            with np.load(path) as stored:
-                keys, values = stored["keys"], stored["values"]
-        except (OSError, ValueError, KeyError):
-            return {}  # unreadable: recomputed and rewritten by the next save
-        return {bytes(k): torch.from_numpy(v.copy()) for k, v in zip(keys, values, strict=True)}
+@functools.lru_cache(maxsize=1)
+def shared_store(folder: Path) -> FeatureStore:
+    """The in-memory store of fixed-stage outputs in ``folder``, one per process: every
+    pipeline on the same weights shares it (the last folder asked for is kept)."""
+    return FeatureStore(folder, in_memory=True)
 
 
 class FixedStagePipeline(Pipeline):
@@ -111,20 +60,24 @@ class FixedStagePipeline(Pipeline):
     Training batches draw their flips with :func:`methods.augment.draw_flips`, as the
     image pipeline does, so a seed gives the same batches as without it; evaluation
     inputs are the outputs of the images as they are. Each output is computed once,
-    from ``base``'s encoding, through ``backbone``'s stages before ``entry``.
+    from ``base``'s encoding, through ``backbone``'s stages before ``entry``, and kept in
+    ``store``. The backbone's weights become channels-last: the fixed stages run on
+    channels-last batches, about 1.6x faster on a CPU (Lite0 at 256x128).
     """
 
-    def __init__(self, base: Pipeline, backbone: Backbone, entry: str, memo: FixedOutputs
+    def __init__(self, base: Pipeline, backbone: Backbone, entry: str, store: FeatureStore
                  ) -> None:
         super().__init__(base.encoder, base.size, base.device, channels_last=False)
         self.base = base
-        self.backbone = backbone
+        self.backbone = backbone.to(memory_format=torch.channels_last)
         self.entry = entry
-        self.memo = memo
-        self.prefix = f"{base.encoder}|{base.size}|".encode()
+        self.store = store
+        self.prefix = f"{base.encoder}|{base.size}"
 
-    def feeding(self, network: torch.nn.Module) -> contextlib.AbstractContextManager:
-        return network.fed_at(self.entry)
+    def fed(self, network: torch.nn.Module) -> torch.nn.Module:
+        """``network`` from ``entry`` on (its weights channels-last, as the stages that
+        made the outputs)."""
+        return network.to(memory_format=torch.channels_last).from_stage(self.entry)
 
     def eval_inputs(self, images: np.ndarray, modality: str) -> torch.Tensor:
         images = torch.from_numpy(np.ascontiguousarray(images))
@@ -141,18 +94,25 @@ class FixedStagePipeline(Pipeline):
                               for modality, (positions, images) in host.parts.items()], n)
         return Batch(inputs, host.labels.to(self.device, non_blocking=True), host.index)
 
+    def keys(self, images: torch.Tensor, modality: str, flips: np.ndarray) -> np.ndarray:
+        """(n,) store keys of raw crops ``images`` of ``modality``, mirrored where
+        ``flips``: their bytes, the modality, this pipeline's encoding and size."""
+        raw = images.contiguous().numpy()
+        keys = np.empty(len(raw), dtype="U40")
+        for flip in (False, True):
+            chosen = flips == flip
+            tag = f"{self.prefix}|{modality}|{'mirrored' if flip else 'as is'}"
+            keys[chosen] = image_keys(raw[chosen], tag)
+        return keys
+
     def _outputs(self, images: torch.Tensor, modality: str, flips: np.ndarray
                  ) -> torch.Tensor:
-        keys = [self._key(modality, image, bool(flip))
-                for image, flip in zip(images, flips, strict=True)]
+        def compute(positions: np.ndarray) -> np.ndarray:
+            chosen = positions.tolist()
+            with torch.no_grad():
+                x = mirrored(self.base.unnormalised(images[chosen], modality), flips[chosen])
+                outputs = self.backbone.forward_until(self.base.finish(x), self.entry)
+            return outputs.detach().to("cpu", torch.float32).numpy()
 
-        def compute(positions: list[int]) -> torch.Tensor:
-            x = mirrored(self.base.unnormalised(images[positions], modality), flips[positions])
-            return self.backbone.forward_until(self.base.finish(x), self.entry)
-
-        return self.memo.lookup(keys, compute).to(self.device)
-
-    def _key(self, modality: str, image: torch.Tensor, flip: bool) -> bytes:
-        raw = image.contiguous().numpy()
-        tag = f"{modality}|{'mirrored' if flip else 'as is'}|{raw.dtype}{raw.shape}|".encode()
-        return hashlib.blake2b(self.prefix + tag + raw.tobytes(), digest_size=KEY_BYTES).digest()
+        values = self.store.lookup(self.keys(images, modality, np.asarray(flips)), compute)
+        return torch.from_numpy(values).to(self.device)

@@ -15,8 +15,7 @@ EfficientNet-Lite0), so later steps can freeze or replace parts of it by name.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,7 +84,6 @@ class ReidNetwork(nn.Module):
         self.head = head
         self.eval_only: list[str] = []
         self.fixed_before = "stem"
-        self.entry = "stem"
 
     def fix_stages_before(self, stage: str) -> None:
         """Fix the trunk's stages before ``stage``: no gradients, and eval mode whatever
@@ -115,23 +113,62 @@ class ReidNetwork(nn.Module):
             self.get_submodule(name).eval()
         return self
 
-    @contextlib.contextmanager
-    def fed_at(self, entry: str) -> Iterator[None]:
-        """Within the block, inputs are the outputs of the stages before ``entry``
-        (pooled features for ``"head"``), as :class:`~methods.fixed_outputs.FixedStagePipeline`
-        makes them, not images."""
-        previous, self.entry = self.entry, entry
-        try:
-            yield
-        finally:
-            self.entry = previous
-
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """(b, feature_dim) globally average-pooled trunk features."""
-        return self.backbone.forward_from(x, self.entry)
+        """(b, feature_dim) globally average-pooled trunk features of images."""
+        return self.backbone(x)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.head(self.pooled(x))
+    def forward_pooled(self, features: torch.Tensor, *args: Any
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The outputs from pooled trunk ``features``: what follows the trunk. A network
+        with another head overrides this (its extra ``args`` come after the input)."""
+        return self.head(features, *args)
+
+    def forward(self, x: torch.Tensor, *args: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.forward_pooled(self.pooled(x), *args)
+
+    def from_stage(self, entry: str) -> nn.Module:
+        """This network run from trunk stage ``entry`` on (one of
+        :data:`~methods.backbone.ENTRY_POINTS`): a module taking the output of the stages
+        before ``entry`` (pooled features for ``"head"``), sharing this network's
+        parameters; the network itself for ``"stem"``."""
+        if entry not in ENTRY_POINTS:
+            raise ConfigError(f"stage {entry!r}: expected one of {ENTRY_POINTS}")
+        return self if entry == "stem" else StageView(self, entry)
+
+
+class StageView(nn.Module):
+    """A :class:`ReidNetwork` run from a trunk stage on, without changing the network.
+
+    The view registers the network's own children (trunk and head) as its children, so
+    it has the network's parameters, in the same order, and the same state dict keys: an
+    engine can train, select and restore weights through it. ``train``/``eval`` set the
+    network's mode (with its :attr:`~ReidNetwork.eval_only` modules). ``forward`` runs
+    ``backbone.forward_from(x, entry)``, then the network's
+    :meth:`~ReidNetwork.forward_pooled`.
+    """
+
+    def __init__(self, network: ReidNetwork, entry: str) -> None:
+        if type(network).forward is not ReidNetwork.forward:
+            raise TypeError(f"{type(network).__name__} overrides forward; a network fed "
+                            f"from a trunk stage overrides forward_pooled instead")
+        super().__init__()
+        for name, child in network.named_children():
+            self.add_module(name, child)
+        for name, parameter in network.named_parameters(recurse=False):
+            self.register_parameter(name, parameter)
+        for name, buffer in network.named_buffers(recurse=False):
+            self.register_buffer(name, buffer)
+        self.entry = entry
+        self.__dict__["network"] = network  # not a child: its children are ours
+        self.training = network.training
+
+    def train(self, mode: bool = True) -> StageView:
+        self.network.train(mode)
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor, *args: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.network.forward_pooled(self.backbone.forward_from(x, self.entry), *args)
 
 
 def build_network(arch: str, head: str, num_classes: int = 0, embedding_dim: int = 128,

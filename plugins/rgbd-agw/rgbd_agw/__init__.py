@@ -74,9 +74,9 @@ class TwoStreamHead(nn.Module):
 class TwoStreamNetwork(api.ReidNetwork):
     """The shared trunk, then :class:`TwoStreamHead`; ``forward(x, codes)``."""
 
-    def forward(self, x: torch.Tensor, codes: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.head(self.pooled(x), codes)
+    def forward_pooled(self, features: torch.Tensor, codes: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.head(features, codes)
 
 
 class PairedIdentityBatches(api.IdentityBatches):

@@ -106,3 +106,21 @@ def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
     assert key() == key("triplet", margin=0.1) == key("softmax", lr=0.5) \
         == key("selection", epochs=7) == key("compute", eval_batch_size=8)
     assert key() != key(lr=0.05) and key() != key("network", embedding_dim=64)
+
+
+@pytest.mark.parametrize("entry", ["layer4", "head"])
+def test_a_fixed_trunk_fed_from_the_store_trains_the_same_network(tmp_path, entry) -> None:
+    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    options = {**TINY, "network": {**TINY["network"], "train_from": entry},
+               "augmentation": {"crop": "none", "flip": True}}
+    fitted = {}
+    for cached in (False, True):
+        context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
+                              quiet=True)
+        given = {**options, "compute": {**TINY["compute"], "cache_fixed_stages": cached}}
+        fitted[cached] = rgbd_agw.AGW(context, **given).fit(train, val)
+    assert list((tmp_path / "True").rglob("chunk-*.npz"))
+    for modality in ("rgb", "depth"):  # equal up to float32 rounding
+        np.testing.assert_allclose(fitted[True].embed(test.images(modality), modality),
+                                   fitted[False].embed(test.images(modality), modality),
+                                   rtol=1e-4, atol=1e-5)
