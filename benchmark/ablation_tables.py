@@ -36,7 +36,8 @@ METRICS = (("mAP", "mAP (%)"), ("rank1", "rank-1 (%)"))
 
 def freeze_rows(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(label, method) of the freeze-point table; the label names the frozen module."""
-    archs = {r["method"]: r.get("method_config", {}).get("arch") for r in records}
+    archs = {r["method"]: r.get("method_config", {}).get("network", {}).get("arch")
+             for r in records}
     rows = []
     for stage in STAGES:
         method = f"{BASE}-freeze-{stage}"

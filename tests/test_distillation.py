@@ -265,7 +265,7 @@ def test_ablation_tables(tmp_path) -> None:
     def record(method: str, fold: int, value: float) -> dict:
         metrics = {"rank1": value, "rank5": value, "rank10": value, "mAP": value}
         return {"dataset": "synthetic", "method": method, "fold": fold,
-                "method_config": {"arch": "resnet18"},
+                "method_config": {"network": {"arch": "resnet18"}},
                 "results": {"rgb->depth": metrics, "depth->rgb": metrics}}
 
     records = [record("distill-depth2rgb-softmax", k, 0.3) for k in range(2)]
