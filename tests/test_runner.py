@@ -145,3 +145,33 @@ def test_dry_run_tells_current_records_from_stale_ones(tmp_path, toy_profile_fil
                  *out]) == 0
     assert "fold 0 (record made with other settings: reruns) [local]" in \
         capsys.readouterr().out
+
+
+def test_a_warm_run_that_changes_a_triplet_setting_trains_no_softmax_network(
+        tmp_path, toy_profile_file, monkeypatch, one_torch_thread):
+    from methods import engine
+
+    tiny = ['run.methods=["resnet-rgb-softmax", "resnet-rgb-triplet"]', "run.folds=1",
+            'options.deep.network={arch = "resnet10", height = 16, width = 8}',
+            "options.deep.selection.epochs=1", "options.deep.selection.eval_every=1",
+            "options.deep.softmax.batch_size=8", "options.deep.triplet.p=2",
+            "options.deep.triplet.k=2", "options.deep.triplet.identity_epochs=false"]
+    where = paths(tmp_path)
+    first = {r["method"]: r for r in run(load_profile(str(toy_profile_file), tiny), where)}
+    trained = []
+
+    def counting(cls):
+        original = cls.fit
+
+        def fit(self):
+            trained.append(cls.__name__)
+            return original(self)
+        monkeypatch.setattr(cls, "fit", fit)
+
+    counting(engine.SoftmaxEngine)
+    counting(engine.TripletEngine)
+    changed = load_profile(str(toy_profile_file), [*tiny, "options.deep.triplet.margin=0.1"])
+    again = {r["method"]: r for r in run(changed, where)}
+    assert trained == ["TripletEngine"]
+    assert again["resnet-rgb-softmax"]["results"] == first["resnet-rgb-softmax"]["results"]
+    assert again["resnet-rgb-triplet"]["task_hash"] != first["resnet-rgb-triplet"]["task_hash"]
