@@ -1,12 +1,16 @@
 """The deep option sections: old flat keys, recipes onto the engine, artifact-key parts."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 from conftest import parsed
 
+from benchmark.config import load_profile
 from benchmark.errors import ConfigError
 from benchmark.options import build_options
+from benchmark.planner import resolved_options
 from methods.deep import softmax_recipe, triplet_recipe
 from methods.deep_options import RENAMED, DeepOptions, engine_fields, key_of
 from methods.distillation import STEP2_RENAMED, DistillationOptions
@@ -90,3 +94,40 @@ def test_key_of_holds_the_named_sections_less_unread_fields():
     assert set(key) == {"network", "softmax"}
     assert "zero_padding_channels" not in key["network"]
     assert key["softmax"] == dataclasses.asdict(options.softmax)
+
+
+def flat_layout(options: dict) -> dict:
+    """Resolved sectioned options in the names of the flat layout (:data:`RENAMED`)."""
+    old_name = {place.split()[0].split(".", 1)[1]: old
+                for old, place in {**RENAMED, **STEP2_RENAMED}.items()}
+    flat, rest = {}, {}
+
+    def walk(table: dict, prefix: str) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif prefix + key in old_name:
+                flat[old_name[prefix + key]] = value
+            else:
+                rest[prefix + key] = value
+
+    walk(options, "")
+    flat["triplet_epoch"] = "identities" if flat.pop("triplet_epoch") else "images"
+    flat["weight_decay"] = rest.pop("triplet.weight_decay")
+    assert options["softmax"]["weight_decay"] == flat["weight_decay"]
+    return flat, rest
+
+
+def test_paper_profile_resolves_to_the_settings_it_had_in_the_flat_layout():
+    """``tests/data/paper_flat_options.json``: each deep method's options as
+    ``rgbd-bench run --profile paper --dry-run --json`` printed them before the sections."""
+    before = json.loads((Path(__file__).parent / "data" / "paper_flat_options.json")
+                        .read_text())
+    paper = load_profile("paper")
+    for method, flat_before in before.items():
+        flat, new_only = flat_layout(resolved_options(paper, method))
+        assert flat == flat_before, method
+        # constants of the flat layout's code, now fields: SGD momentum, G's erasing
+        assert new_only == ({"softmax.momentum": 0.9, "step2.augmentation.erasing": 0.0}
+                            if "step2" in resolved_options(paper, method)
+                            else {"softmax.momentum": 0.9}), method
