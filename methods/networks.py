@@ -27,6 +27,15 @@ from methods.backbones import build_backbone, pretrained_state_dict
 HEADS = ("softmax", "triplet")
 
 
+def init_head(first: nn.Linear, last: nn.Linear) -> None:
+    """open-reid's initialisation of a head's two linear layers: Kaiming (fan-out) for the
+    first, N(0, 0.001) for the last, zero biases (``open-reid/reid/models/resnet.py``)."""
+    nn.init.kaiming_normal_(first.weight, mode="fan_out")
+    nn.init.zeros_(first.bias)
+    nn.init.normal_(last.weight, std=0.001)
+    nn.init.zeros_(last.bias)
+
+
 class SoftmaxHead(nn.Module):
     """Linear -> BN -> ReLU (the embedding) -> dropout -> identity classifier."""
 
@@ -37,10 +46,7 @@ class SoftmaxHead(nn.Module):
         self.feat_bn = nn.BatchNorm1d(embedding_dim)
         self.drop = nn.Dropout(dropout)
         self.classifier = nn.Linear(embedding_dim, num_classes)
-        nn.init.kaiming_normal_(self.feat.weight, mode="fan_out")
-        nn.init.zeros_(self.feat.bias)
-        nn.init.normal_(self.classifier.weight, std=0.001)
-        nn.init.zeros_(self.classifier.bias)
+        init_head(self.feat, self.classifier)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = torch.relu(self.feat_bn(self.feat(x)))
@@ -60,10 +66,7 @@ class TripletHead(nn.Module):
         self.feat = nn.Linear(in_features, hidden)
         self.feat_bn = nn.BatchNorm1d(hidden)
         self.embedding = nn.Linear(hidden, embedding_dim)
-        nn.init.kaiming_normal_(self.feat.weight, mode="fan_out")
-        nn.init.zeros_(self.feat.bias)
-        nn.init.normal_(self.embedding.weight, std=0.001)
-        nn.init.zeros_(self.embedding.bias)
+        init_head(self.feat, self.embedding)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.embedding(torch.relu(self.feat_bn(self.feat(x)))), None
