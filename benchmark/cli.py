@@ -47,7 +47,7 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, help="gallery resamplings per fold")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
-                        help="override any profile key, e.g. --set options.deep.epochs=2")
+                        help="override any profile key, e.g. --set options.deep.selection.epochs=2")
     parser.add_argument("--output", type=Path, default=Path("results"),
                         help="folder for records and tables (default: results)")
     parser.add_argument("--cache", type=Path, default=None,

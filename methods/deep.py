@@ -207,8 +207,8 @@ def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[st
     Args:
         modality: ``"rgb"`` or ``"depth"``.
         loss: ``"softmax"`` or ``"triplet"``.
-        options: :class:`DeepOptions` or a dict of its fields (the ``[options.deep]``
-            keys); must equal the step-I method's options to reuse its network.
+        options: :class:`DeepOptions` or a dict of its section tables (as
+            ``[options.deep.*]``); must equal the step-I task's to reuse its network.
         train, val: the fold's training and validation frames.
         context: the calling task's context (artifact store, fold, device); the seed
             is the one the step-I method's own task gets, ``context.seed_of(name)``.
