@@ -64,7 +64,7 @@ def test_freeze_points_close_the_first_block_of_their_stage(arch) -> None:
 
 def test_freeze_rows_name_points_without_building_networks() -> None:
     records = [{"method": "distill-depth2rgb-softmax-freeze-layer3",
-                "method_config": {"arch": LITE}}]
+                "method_config": {"network": {"arch": LITE}}}]
     assert ("layer3 (layer3.0.project.conv, efficientnet-lite0)",
             "distill-depth2rgb-softmax-freeze-layer3") in freeze_rows(records)
 
