@@ -298,10 +298,8 @@ def engine_fields(section: Any) -> dict[str, Any]:
     """The fields and class constants of ``section`` named as :class:`TrainConfig`'s; a
     field that is neither an engine setting nor listed in ``outside_engine`` is an error,
     so a recipe cannot hold a setting that silently reaches nothing."""
-    values = {name: getattr(section, name) for name in dir(type(section))
-              if name in ENGINE_FIELDS}
-    values.update({f.name: getattr(section, f.name) for f in dataclasses.fields(section)
-                   if f.name in ENGINE_FIELDS})
+    values = {name: getattr(section, name) for name in ENGINE_FIELDS
+              if hasattr(section, name)}
     stray = [f.name for f in dataclasses.fields(section) if f.name not in ENGINE_FIELDS
              and f.name not in getattr(section, "outside_engine", ())]
     if stray:

@@ -291,7 +291,7 @@ class Distillation(Matcher):
         targets are computed with the caller's ``threads``, as G's validation is."""
         options, device = self.options, self.context.device
         spec = NetworkSpec((self.target,), self.loss)
-        pipeline = network_pipeline(spec, options.deep(), student, device,
+        pipeline = network_pipeline(spec, options, student, device,
                                     stored=stored_crops_for(options, self.context),
                                     context=self.context)
         amp = options.autocast(device)
@@ -316,7 +316,7 @@ class Distillation(Matcher):
             raise ValueError(f"{self.name}: unknown modality {modality!r}")
         network = self.teacher if modality == self.source else self.student
         device = self.context.device
-        pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options.deep(),
+        pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options,
                                     network, device, context=self.context)
         with self.options.precision():
             embeddings = embed_images(network, pipeline, images, modality,
