@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -60,11 +61,12 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plan_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> RunPlan:
-    """The plan of the profile named on the command line with every override applied.
+    """The plan of the profile named on the command line with every override applied,
+    with each fold's data digest when the crop cache is built.
 
-    The profile is read once. With settings that differ from the profile's own
-    (``--set``, ``--trials``) the plan names it ``<name>+<settings key>``, so its records
-    never mix with the profile's (see :func:`benchmark.planner.plan_run`).
+    The profile is read once. Records are found by identity, so a changed setting reruns
+    the tasks it reaches and reuses the rest; when it changes some task, the plan's tables
+    go under ``<name>+<settings key>`` (see :func:`benchmark.planner.plan_run`).
     """
     from benchmark.planner import plan_run
 
@@ -98,7 +100,7 @@ def plan_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> 
                             if keys[0] == "dataset"}
         for loaded in (base, profile):
             loaded.dataset = {k: v for k, v in loaded.dataset.items() if k in given}
-    return plan_run(profile, base, settings)
+    return plan_run(profile, base, settings, cache_dir=_paths(args).cache)
 
 
 def _paths(args: argparse.Namespace):
@@ -129,7 +131,7 @@ def command_run(args: argparse.Namespace) -> int:
     tables_error: Exception | None = None
     if not args.no_tables and (failed is None or failed.records):
         try:
-            _write_tables(plan, paths, with_paper=False, fmt="files")
+            _write_tables(plan.with_data(paths.cache), paths, with_paper=False, fmt="files")
         except (BenchmarkError, OSError) as error:
             if failed is None:
                 raise
@@ -154,37 +156,48 @@ def _sweep(*roots: Path) -> None:
 
 
 def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
-    """The plan's tasks; with ``as_json`` each with its resolved options, seed, the tasks it
-    needs and its identity."""
+    """The plan's tasks and whether each has its record; with ``as_json`` each with its
+    resolved options, seed, the tasks it needs and the parts of its identity."""
+    from benchmark.records import load_record
+
     profile = plan.profile
     store = paths.record_store(profile)
     rows = []
     for number, wave in enumerate(plan.waves()):
         for task in wave:
-            record = store.read(profile.run.dataset, task.method, task.fold)
+            record = store.read(profile.run.dataset, task.method, task.fold, task.identity)
+            current = task.is_current(record)
+            differs: list[str] = []
+            if not current:
+                for path in store.others(profile.run.dataset, task.method, task.fold,
+                                         task.identity)[:1]:
+                    stored = load_record(path).get("identity") or {}
+                    differs = task.provenance.differences(stored) or ["data"]
             rows.append({"wave": number, "dataset": profile.run.dataset,
                          "method": task.method, "fold": task.fold,
-                         "record_exists": record is not None,
-                         "record_current": task.is_current(record),
+                         "record_exists": current or bool(differs),
+                         "record_current": current, "differs_in": differs,
                          "options": task.options, "seed": task.seed,
                          "needs": [t.method for t in task.needs],
-                         "identity": task.identity})
+                         "identity": task.identity,
+                         "provenance": task.provenance.to_dict()})
     if as_json:
-        print(json.dumps({"profile": profile.name, "source": profile.source,
-                          "run": profile.to_dict()["run"], "dataset": profile.dataset,
-                          "tasks": rows}, indent=1, default=str))
+        print(json.dumps({"profile": profile.name, "variant": plan.variant,
+                          "source": profile.source, "run": profile.to_dict()["run"],
+                          "dataset": profile.dataset, "tasks": rows}, indent=1, default=str))
         return
     for t in rows:
         state = ("" if not t["record_exists"] else " (record exists)" if t["record_current"]
-                 else " (record made with other settings: reruns)")
+                 else f" (record made with other {', '.join(t['differs_in'])}: reruns)")
         print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}{state} "
               f"[{executor}]")
 
 
 def _announce_variant(plan: RunPlan) -> None:
-    if plan.profile.changes:
-        log.info("settings differ from the profile's (%s): records and tables go under the "
-                 "name %s", ", ".join(plan.profile.changes), plan.name)
+    if plan.variant != plan.profile.name:
+        log.info("settings differ from the profile's (%s): the tasks they change rerun, "
+                 "the others are reused; tables go under the name %s",
+                 ", ".join(plan.profile.changes), plan.variant)
 
 
 def _bars(args: argparse.Namespace) -> bool:
@@ -196,10 +209,22 @@ def _write_tables(plan: RunPlan, paths, with_paper: bool, fmt: str,
                   selection: dict | None = None, significance: bool = True) -> None:
     from benchmark.report import write_report
 
+    before = _file_states(paths.output / "tables" / plan.variant)
     out_dir, written = write_report(plan, paths, with_paper=with_paper,
                                     markdown=fmt == "markdown", selection=selection,
                                     significance=significance)
-    print(f"tables: {out_dir} ({len(written)} files)")
+    after = _file_states(out_dir)
+    changed = sum(after[path] != before.get(path) for path in after)
+    print(f"tables: {out_dir} ({len(written)} files"
+          + (", none changed)" if changed == 0 else f", {changed} written)"))
+
+
+def _file_states(folder: Path) -> dict[Path, str]:
+    """Each file's content digest under ``folder``: what a rewrite changes."""
+    if not folder.is_dir():
+        return {}
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in folder.iterdir() if path.is_file()}
 
 
 def command_tables(args: argparse.Namespace) -> int:
@@ -290,6 +315,52 @@ def command_speed(args: argparse.Namespace) -> int:
     return speed_main(quick=args.quick)
 
 
+def command_cache(args: argparse.Namespace) -> int:
+    from benchmark.artifact_cache import artifacts, remove
+
+    paths = _paths(args)
+    found = artifacts(paths.cache, paths.output)
+    if args.remove or args.prune:
+        if args.remove:
+            def keep(artifact) -> bool:
+                return not any(u["method"] == args.remove for u in artifact.users)
+        else:
+            current = _current_records(paths)
+
+            def keep(artifact) -> bool:
+                return any(u["record"] in current for u in artifact.users)
+        gone = remove(found, keep)
+        size = sum(a.size for a in gone)
+        print(f"removed {len(gone)} artifact(s), {size / 2**20:.1f} MB, from "
+              f"{paths.cache / 'artifacts'}")
+        return 0
+    for artifact in found:
+        print(artifact.line())
+    total = sum(a.size for a in found)
+    unused = sum(not a.users for a in found)
+    print(f"{len(found)} artifact(s), {total / 2**20:.1f} MB under {paths.cache / 'artifacts'}"
+          f"; {unused} used by no record under {paths.output / 'records'}")
+    return 0
+
+
+def _current_records(paths) -> set[Path]:
+    """The records under ``--output`` that are current: for a built-in profile, those its
+    plan would make now; a profile of another file keeps all of its records."""
+    from benchmark.config import load_profile
+    from benchmark.planner import plan_run
+    from benchmark.records import load_record
+
+    current: set[Path] = set()
+    for folder in sorted((paths.output / "records").glob("*")):
+        records = sorted(folder.glob("*/*/fold*.json"))
+        if folder.name not in PROFILE_NAMES:
+            current.update(records)
+            continue
+        plan = plan_run(load_profile(folder.name), cache_dir=paths.cache)
+        current.update(p for p in records if plan.is_current(load_record(p)))
+    return current
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rgbd-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -332,6 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--verify", action="store_true",
                           help="decode every file and name the bad ones (exit 1 if any)")
     datasets.set_defaults(func=command_datasets)
+    cache = sub.add_parser("cache", help="list the stored networks and features, which "
+                                         "records use them; remove some")
+    cache.add_argument("--output", type=Path, default=Path("results"),
+                       help="the records' folder (default: results)")
+    cache.add_argument("--cache", type=Path, default=None,
+                       help="the cache folder (default: $RGBD_BENCH_CACHE or "
+                            "~/.cache/rgbd-bench)")
+    cache.add_argument("--remove", metavar="METHOD",
+                       help="remove every artifact a record of METHOD used")
+    cache.add_argument("--prune", action="store_true",
+                       help="remove every artifact no current record uses")
+    cache.set_defaults(func=command_cache)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     speed.set_defaults(func=command_speed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,9 @@ from benchmark.errors import BenchmarkError
 from benchmark.records import RecordStore
 from benchmark.statistics import holm
 from benchmark.table_statistics import DatasetResampling, cell_outcomes, pairwise_tests
+from benchmark.tables import mixed_origins
+
+log = logging.getLogger("rgbd_bench")
 
 DEFAULT_METRICS = ("rank1", "mAP")
 
@@ -32,6 +36,9 @@ def compare_methods(store: RecordStore, method_a: str, method_b: str,
                                  f"{store.profile!r} under {store.root}; methods with "
                                  f"records: {', '.join(known) or 'none'}")
     mine = [r for r in records if r["method"] in (method_a, method_b)]
+    mixed = mixed_origins(mine)
+    if mixed:
+        log.warning("the records compared were made %s", mixed)
     outcomes = {}
     for record in mine:
         found, reason = store.outcomes(record)

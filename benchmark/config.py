@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -108,15 +109,20 @@ class Profile:
     statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     changes: list[str] = field(default_factory=list)
 
-    def method_options(self, method: str, group: str | tuple[str, ...] | None
+    def method_options(self, method: str, group: str | tuple[str, ...] | None,
+                       taken: Callable[[dict[str, Any]], dict[str, Any]] | None = None
                        ) -> dict[str, Any]:
         """The options a method receives: its groups' sections in order, then its own,
-        merged key by key (an option section such as ``network`` merges field by field)."""
+        merged key by key (an option section such as ``network`` merges field by field).
+        ``taken`` keeps the part of the groups' sections the method declares (a group
+        offers fields to all its methods); the method's own section is given whole."""
         groups = (group,) if isinstance(group, str) else tuple(group or ())
         merged: dict[str, Any] = {}
-        for name in (*groups, method):
+        for name in groups:
             merged = merge_tables(merged, self.options.get(name, {}))
-        return merged
+        if taken is not None:
+            merged = taken(merged)
+        return merge_tables(merged, self.options.get(method, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "run": dataclasses.asdict(self.run),

@@ -79,6 +79,7 @@ def run_on_cluster(plan: RunPlan, paths: Paths) -> list[dict[str, Any]]:
 
     options = ClusterOptions.from_profile(profile)
     open_dataset(profile, paths)  # build the crop cache once, before any job starts
+    plan = plan.with_data(paths.cache)
     executor = submitit.AutoExecutor(folder=str(paths.output / "jobs" / "%j"),
                                      cluster=options.backend)
     parameters: dict[str, Any] = {"timeout_min": options.timeout_min,

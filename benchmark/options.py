@@ -123,3 +123,51 @@ def _sections(options_class: type) -> dict[str, type]:
         return {}
     return {f.name: hints[f.name] for f in dataclasses.fields(options_class)
             if dataclasses.is_dataclass(hints.get(f.name))}
+
+
+def declared_fields(options_class: type) -> dict[str, Any]:
+    """The field names of ``options_class`` as a tree: a section maps to its own tree,
+    any other field to ``None``."""
+    sections = _sections(options_class)
+    return {f.name: declared_fields(sections[f.name]) if f.name in sections else None
+            for f in dataclasses.fields(options_class)}
+
+
+def take_declared(options_class: type, table: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``table`` (a group section such as ``[options.deep]``) that
+    ``options_class`` declares: a group offers fields, each method takes its own."""
+    return _take(declared_fields(options_class), table)
+
+
+def _take(tree: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    taken: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in tree:
+            continue
+        if tree[key] is not None and isinstance(value, dict):
+            value = _take(tree[key], value)
+        taken[key] = value
+    return taken
+
+
+def merged_trees(trees: list[dict[str, Any]]) -> dict[str, Any]:
+    """The union of field trees (:func:`declared_fields`)."""
+    union: dict[str, Any] = {}
+    for tree in trees:
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                union[key] = merged_trees([union.get(key) or {}, value])
+            else:
+                union.setdefault(key, None)
+    return union
+
+
+def undeclared(tree: dict[str, Any], table: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of ``table`` that ``tree`` does not declare."""
+    found = []
+    for key, value in table.items():
+        if key not in tree:
+            found.append(prefix + key)
+        elif isinstance(tree[key], dict) and isinstance(value, dict):
+            found += undeclared(tree[key], value, f"{prefix}{key}.")
+    return found

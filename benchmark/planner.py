@@ -1,32 +1,44 @@
 """One planner: a profile (and the command line's changes to it) -> an immutable plan.
 
-The plan holds every task of a run resolved once: its method's options (defaults,
-``[options.<group>]`` sections, ``[options.<method>]``, then the method's pins), its
-seed, the tasks it needs (its :attr:`~methods.base.Matcher.requires`, resolved on the
-same fold), its wave and its identity. Everything downstream reads the plan instead of
-deriving any of this again: the runner (which tasks to skip), ``run --dry-run``, the
-executors and ``tables``/``compare`` (which records are current).
+The plan holds every task of a run resolved once: its method's options (the fields of
+its ``[options.<group>]`` sections its class declares, then ``[options.<method>]``,
+then the method's pins), its seed, the tasks it needs (its
+:attr:`~methods.base.Matcher.requires`, resolved on the same fold), its wave and its
+provenance (:class:`methods.identity.TaskProvenance`): options digest, code digest,
+needs, data digest, seed and evaluation, from which its identity and the keys of
+everything it trains come. Everything downstream reads the plan instead of deriving any
+of this again: the runner (which tasks to skip), ``run --dry-run``, the executors and
+``tables``/``compare`` (which records are current).
 
-A task's identity is a hash of everything that decides its record without the data:
-the data set and its options, the crop size and preprocessing version, the method, the
-fold, its resolved options and seed, and the run's trials, protocol and evaluation
-rules. Which methods run, how many folds (fold k is the same for any count), the device
-and the data set's root folder are not part of it.
+Records are found by identity: a changed setting reruns exactly the tasks whose
+identity it changes, and every other record is reused in place. Which methods run, how
+many folds (fold k is the same for any count), the device, the data set's root folder,
+thread counts and other speed-only settings are not part of any identity.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchmark.config import Profile
-from benchmark.datasets.base import get_dataset
+from benchmark.datasets.base import Dataset, cached_frames, crops_digest, get_dataset
 from benchmark.errors import ConfigError
-from benchmark.options import build_options
-from benchmark.protocol import EVALUATION_VERSION
+from benchmark.options import (
+    build_options,
+    declared_fields,
+    merged_trees,
+    take_declared,
+    undeclared,
+)
+from benchmark.protocol import EVALUATION_VERSION, draw_single_shot_gallery, single_shot
 from methods.context import TaskInput, config_hash, derive_seed
-from methods.registry import get_method
+from methods.fingerprint import code_digest
+from methods.identity import TaskProvenance, task_provenance
+from methods.registry import available_methods, get_method
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,8 @@ class ResolvedTask:
         needs: the tasks of :attr:`~methods.base.Matcher.requires` on the same fold.
         wave: the dependency depth among the plan's tasks; ``None`` for a task the plan
             resolves only as another task's input (its method is not run).
-        settings: what :attr:`identity` hashes (stored as the record's ``config``).
-        identity: the hash a record of this task carries (``task_hash``).
+        settings: the run settings stored as the record's ``config``.
+        provenance: the parts of its identity (:class:`~methods.identity.TaskProvenance`).
     """
 
     method: str
@@ -52,38 +64,61 @@ class ResolvedTask:
     needs: tuple[ResolvedTask, ...] = field(hash=False)
     wave: int | None
     settings: dict[str, Any] = field(hash=False, repr=False)
-    identity: str
+    provenance: TaskProvenance = field(hash=False, repr=False)
 
     @property
     def key(self) -> tuple[str, int]:
         return self.method, self.fold
 
+    @property
+    def identity(self) -> str:
+        """The hash a record of this task carries (``task_hash``)."""
+        return self.provenance.identity
+
     def as_input(self) -> TaskInput:
         """What a method that needs this task is told about it."""
         return TaskInput(method=self.method, fold=self.fold, options=self.options,
-                         seed=self.seed)
+                         seed=self.seed, training_key=self.provenance.training_key,
+                         static_key=self.provenance.static_key)
 
     def is_current(self, record: dict[str, Any] | None) -> bool:
         """Whether ``record`` was made by exactly this task."""
-        return record is not None and record.get("task_hash") == self.identity
+        return record is not None and self.provenance.matches(record.get("identity"))
 
 
 @dataclass(frozen=True)
 class RunPlan:
     """A run's tasks, resolved once; see the module docstring.
 
-    ``profile`` is the profile the run uses, named ``<profile>+<settings key>`` when its
-    settings differ from the profile's own (:func:`plan_run`).
+    ``profile`` is the profile the run uses (its records live under its name);
+    ``variant`` names its tables: the profile's name, or ``<profile>+<settings key>``
+    when the command line changed what some task computes (:func:`plan_run`).
+    ``data`` holds each fold's data digest (``None`` where the crops are not cached).
     """
 
     profile: Profile
-    settings_key: str
+    variant: str
     tasks: tuple[ResolvedTask, ...]
     shared: dict[str, Any] = field(hash=False, repr=False)
+    data: dict[int, str | None] = field(hash=False, repr=False, default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.profile.name
+        return self.variant
+
+    @property
+    def settings_key(self) -> str:
+        """The variant's key (the profile's name alone: ``""``)."""
+        return self.variant.partition("+")[2]
+
+    def with_data(self, cache_dir: Path) -> RunPlan:
+        """This plan with each fold's data digest from the crop cache under ``cache_dir``
+        (the runner builds the cache, then plans its tasks with their data)."""
+        data = data_digests(self.profile, cache_dir)
+        if data == self.data:
+            return self
+        return dataclasses.replace(self, tasks=_tasks(self.profile, self.shared, data),
+                                   data=data)
 
     def methods(self) -> list[str]:
         """The methods the plan runs, in run order."""
@@ -100,7 +135,7 @@ class RunPlan:
         for task in self.tasks:
             if task.key == (method, fold):
                 return task
-        return _resolve(self.profile, self.shared, method, fold, {}, {})
+        return _resolve(self.profile, self.shared, self.data, method, fold, {}, {})
 
     def is_current(self, record: dict[str, Any]) -> bool:
         """Whether a stored record is the one this plan's task of its method and fold makes."""
@@ -112,7 +147,7 @@ class RunPlan:
 
 
 def shared_settings(profile: Profile) -> dict[str, Any]:
-    """What every task of the profile shares in its identity: data set, crops, evaluation."""
+    """The run settings every task's record stores as its ``config``."""
     run = profile.run
     dataset = get_dataset(run.dataset, **profile.dataset)
     return {"dataset": run.dataset,
@@ -124,20 +159,83 @@ def shared_settings(profile: Profile) -> dict[str, Any]:
             "single_shot": run.single_shot}
 
 
-def settings_key(profile: Profile, shared: dict[str, Any] | None = None) -> str:
-    """A short hash of every setting of the profile that can change a record's numbers
-    (the shared settings and every option section): names a variant's records."""
-    shared = shared_settings(profile) if shared is None else shared
-    return config_hash({**shared, "options": profile.options})[:8]
+def evaluation_digest(profile: Profile, settings: tuple[tuple[str, str], ...]) -> str:
+    """What decides a record's numbers from a method's embeddings: the protocol's
+    settings and seed, the (query, gallery) settings and the protocol's code."""
+    run = profile.run
+    return config_hash({"seed": run.seed, "trials": run.trials, "protocol": run.protocol,
+                        "evaluation_version": EVALUATION_VERSION,
+                        "authors_bug": run.authors_bug, "single_shot": run.single_shot,
+                        "settings": [list(s) for s in settings],
+                        "code": code_digest(single_shot, draw_single_shot_gallery)})
+
+
+def data_digests(profile: Profile, cache_dir: Path | None, folds: int | None = None
+                 ) -> dict[int, str | None]:
+    """Each fold's data digest: the crops' fingerprint and the fold's identities (and
+    split 0's training identities, which one authors'-code setting reads); ``None``
+    per fold when the crop cache is not built (or no cache is given)."""
+    count = profile.run.folds if folds is None else folds
+    unknown: dict[int, str | None] = dict.fromkeys(range(count))
+    if cache_dir is None:
+        return unknown
+    dataset = get_dataset(profile.run.dataset, **profile.dataset)
+    size = (profile.run.image_size[0], profile.run.image_size[1])
+    crops = crops_digest(dataset, size, cache_dir)
+    frames = cached_frames(dataset, size, cache_dir) if crops else None
+    if frames is None:
+        return unknown
+    return fold_digests(dataset, frames, crops, count, profile.run.seed)
+
+
+def fold_digests(dataset: Dataset, frames: Any, crops: str, count: int, seed: int
+                 ) -> dict[int, str]:
+    """The data digest of each of ``count`` folds of ``frames`` (see :func:`data_digests`)."""
+    folds = dataset.folds(frames, count, seed)
+    split_zero = [int(p) for p in dataset.split_zero_train(frames, folds)]
+    return {fold.index: config_hash({"crops": crops, "fold": fold.to_dict(),
+                                     "split_zero_train": split_zero}) for fold in folds}
+
+
+def check_group_options(profile: Profile) -> None:
+    """Every key of a group section (``[options.deep]``, ...) is declared by some method of
+    that group; an old flat key names its new place."""
+    trees: dict[str, list[dict[str, Any]]] = {}
+    renamed: dict[str, dict[str, str]] = {}
+    for cls in available_methods().values():
+        groups = cls.option_group
+        for group in (groups,) if isinstance(groups, str) else tuple(groups or ()):
+            trees.setdefault(group, []).append(declared_fields(cls.Options))
+            renamed.setdefault(group, {}).update(getattr(cls.Options, "RENAMED", {}))
+    for group, table in profile.options.items():
+        if group not in trees or not isinstance(table, dict):
+            continue
+        unknown = undeclared(merged_trees(trees[group]), table)
+        for key in unknown:
+            if key in renamed[group]:
+                place, _, note = renamed[group][key].partition(" ")
+                *section, name = place.split(".")
+                raise ConfigError(f"{profile.source}: option {key!r} has moved to [options."
+                                  f"{'.'.join(section)}] {name}{' ' + note if note else ''}"
+                                  f" (--set options.{place}=...)")
+        if unknown:
+            raise ConfigError(f"{profile.source}: [options.{group}]: unknown option(s) "
+                              f"{unknown}: no method of that group reads them")
 
 
 def resolved_options(profile: Profile, method: str) -> dict[str, Any]:
     """Every option ``method`` runs with under ``profile``: defaults, sections, pins."""
+    return dataclasses.asdict(built_options(profile, method))
+
+
+def built_options(profile: Profile, method: str) -> Any:
+    """The ``Options`` of ``method`` under ``profile``: of its groups' sections the fields
+    its class declares, then its own section (every key must be declared), then pins."""
     cls = get_method(method)
-    given = cls.resolve_options(profile.method_options(method, cls.option_group))
-    options = build_options(cls.Options, given, f"{profile.source}: options of method "
-                                                f"{method!r}")
-    return dataclasses.asdict(options)
+    given = profile.method_options(method, cls.option_group,
+                                   functools.partial(take_declared, cls.Options))
+    return build_options(cls.Options, cls.resolve_options(given),
+                         f"{profile.source}: options of method {method!r}")
 
 
 def task_seed(profile: Profile, method: str, fold: int) -> int:
@@ -146,9 +244,10 @@ def task_seed(profile: Profile, method: str, fold: int) -> int:
     return derive_seed(profile.run.seed, get_method(method).seed_method or method, fold)
 
 
-def _resolve(profile: Profile, shared: dict[str, Any], method: str, fold: int,
-             waves: dict[str, int], done: dict[tuple[str, int], ResolvedTask],
-             chain: tuple[str, ...] = ()) -> ResolvedTask:
+def _resolve(profile: Profile, shared: dict[str, Any], data: dict[int, str | None],
+             method: str, fold: int, waves: dict[str, int],
+             done: dict[tuple[str, int], ResolvedTask], chain: tuple[str, ...] = ()
+             ) -> ResolvedTask:
     """``method`` on ``fold`` with its requirements, each resolved once (``done``; the
     options of a method once for all its folds)."""
     if (method, fold) in done:
@@ -156,17 +255,25 @@ def _resolve(profile: Profile, shared: dict[str, Any], method: str, fold: int,
     if method in chain:
         raise ConfigError(f"methods depend on each other in a cycle: {chain + (method,)}")
     cls = get_method(method)
-    needs = tuple(_resolve(profile, shared, name, fold, waves, done, chain + (method,))
-                  for name in cls.requires)
+    needs = tuple(_resolve(profile, shared, data, name, fold, waves, done,
+                           chain + (method,)) for name in cls.requires)
     resolved = next((t for (m, _), t in done.items() if m == method), None)
-    options = resolved_options(profile, method) if resolved is None else resolved.options
+    if resolved is None:
+        built = built_options(profile, method)
+        options = dataclasses.asdict(built)
+        provenance = task_provenance(
+            cls, built, 0, evaluation=evaluation_digest(profile, cls.settings))
+    else:
+        options, provenance = resolved.options, resolved.provenance
     seed = task_seed(profile, method, fold)
+    provenance = dataclasses.replace(
+        provenance, seed=seed, data=data.get(fold),
+        needs={t.method: t.provenance.static_key for t in needs})
     settings = {**shared, "method": method, "fold": fold,
                 "settings": [list(s) for s in cls.settings], "options": options,
                 "method_seed": seed}
     task = ResolvedTask(method=method, fold=fold, options=options, seed=seed, needs=needs,
-                        wave=waves.get(method), settings=settings,
-                        identity=config_hash(settings))
+                        wave=waves.get(method), settings=settings, provenance=provenance)
     done[(method, fold)] = task
     return task
 
@@ -194,18 +301,34 @@ def _run_order(methods: list[str]) -> dict[str, int]:
 
 
 def plan_run(profile: Profile, base: Profile | None = None,
-             changes: list[str] | None = None) -> RunPlan:
-    """The plan of ``profile``; with ``base`` (the same profile without the command
-    line's setting changes) a run whose settings differ from ``base``'s is renamed
-    ``<base name>+<settings key>``, so that its records never replace or mix with the
-    profile's own."""
+             changes: list[str] | None = None, cache_dir: Path | None = None) -> RunPlan:
+    """The plan of ``profile``, with each fold's data digest from the crop cache under
+    ``cache_dir`` when it is built. With ``base`` (the same profile without the command
+    line's setting changes) the plan's ``variant`` is ``<base name>+<settings key>`` when
+    the changes alter some task's identity, so that its tables never replace the
+    profile's; its records sit beside the profile's, found by identity."""
+    check_group_options(profile)
     shared = shared_settings(profile)
-    key = settings_key(profile, shared)
-    if base is not None and settings_key(base) != key:
-        profile = dataclasses.replace(profile, name=f"{base.name}+{key}",
-                                      changes=list(changes or []))
+    data = data_digests(profile, cache_dir)
+    tasks = _tasks(profile, shared, data)
+    variant = profile.name
+    if base is not None:
+        check_group_options(base)
+        own = {t.key: _static(t) for t in _tasks(base, shared_settings(base), data)}
+        if any(own.get(t.key, _static(t)) != _static(t) for t in tasks):
+            key = config_hash([_static(t) for t in tasks])[:8]
+            variant = f"{base.name}+{key}"
+            profile = dataclasses.replace(profile, changes=list(changes or []))
+    return RunPlan(profile=profile, variant=variant, tasks=tasks, shared=shared, data=data)
+
+
+def _static(task: ResolvedTask) -> tuple[str, str]:
+    return task.provenance.static_key, task.provenance.evaluation
+
+
+def _tasks(profile: Profile, shared: dict[str, Any], data: dict[int, str | None]
+           ) -> tuple[ResolvedTask, ...]:
     waves = _run_order(profile.run.methods)
     done: dict[tuple[str, int], ResolvedTask] = {}
-    tasks = tuple(_resolve(profile, shared, method, fold, waves, done)
-                  for method in waves for fold in range(profile.run.folds))
-    return RunPlan(profile=profile, settings_key=key, tasks=tasks, shared=shared)
+    return tuple(_resolve(profile, shared, data, method, fold, waves, done)
+                 for method in waves for fold in range(profile.run.folds))

@@ -37,29 +37,55 @@ def load_record(path: Path) -> dict[str, Any]:
 
 
 class RecordStore:
-    """Records under ``<root>/<profile>/<dataset>/<method>/fold<k>.json``."""
+    """Records under ``<root>/<profile>/<dataset>/<method>/fold<k>-<identity>.json``.
+
+    A record is found by its task's identity (:mod:`methods.identity`): records of one
+    (method, fold) made with other settings or code sit beside it, and a setting changed
+    back finds its record again.
+    """
 
     def __init__(self, root: Path, profile: str) -> None:
         self.root = Path(root)
         self.profile = profile
 
-    def path(self, dataset: str, method: str, fold: int) -> Path:
-        return self.root / self.profile / dataset / method / f"fold{fold}.json"
+    def path(self, dataset: str, method: str, fold: int, identity: str) -> Path:
+        return self.root / self.profile / dataset / method / f"fold{fold}-{identity}.json"
 
-    def lock_path(self, dataset: str, method: str, fold: int) -> Path:
+    def lock_path(self, dataset: str, method: str, fold: int, identity: str) -> Path:
         """The file whose lock a run holds while it computes that task."""
-        return self.root / self.profile / ".locks" / dataset / method / f"fold{fold}.lock"
+        return (self.root / self.profile / ".locks" / dataset / method
+                / f"fold{fold}-{identity}.lock")
 
-    def read(self, dataset: str, method: str, fold: int) -> dict[str, Any] | None:
-        """The stored record, or ``None`` when there is none."""
-        path = self.path(dataset, method, fold)
+    def read(self, dataset: str, method: str, fold: int, identity: str
+             ) -> dict[str, Any] | None:
+        """The stored record of that identity, or ``None`` when there is none."""
+        path = self.path(dataset, method, fold, identity)
         return load_record(path) if path.is_file() else None
+
+    def all_of(self, dataset: str, method: str, fold: int) -> list[Path]:
+        """Every record of one (method, fold), whatever made it, newest first (``foldK.json``:
+        made before records carried their identity in their name)."""
+        folder = self.root / self.profile / dataset / method
+        found = [*folder.glob(f"fold{fold}-*.json"), *folder.glob(f"fold{fold}.json")]
+        return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+    def others(self, dataset: str, method: str, fold: int, identity: str) -> list[Path]:
+        """The records of the same (method, fold) with another identity, newest first."""
+        mine = self.path(dataset, method, fold, identity)
+        return [p for p in self.all_of(dataset, method, fold) if p != mine]
+
+    def remove(self, dataset: str, method: str, fold: int, identity: str) -> None:
+        """Delete a record and its outcomes (a forced task recomputes it)."""
+        path = self.path(dataset, method, fold, identity)
+        path.with_suffix(OUTCOMES_SUFFIX).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
     def write(self, record: dict[str, Any],
               outcomes: dict[str, QueryOutcomes] | None = None) -> Path:
         """Write a record; its per-query ``outcomes`` (by setting) go first to an ``.npz``
         beside it, which the record names with its SHA-256 (see :func:`outcomes_payload`)."""
-        path = self.path(record["dataset"], record["method"], record["fold"])
+        path = self.path(record["dataset"], record["method"], record["fold"],
+                         record["task_hash"])
         if outcomes:
             data = outcomes_payload(outcomes)
             side = path.with_suffix(OUTCOMES_SUFFIX)
@@ -75,7 +101,8 @@ class RecordStore:
         reference = record.get("outcomes")
         if not reference:
             return None, "made before per-query outcomes were stored"
-        folder = self.path(record["dataset"], record["method"], record["fold"]).parent
+        folder = self.path(record["dataset"], record["method"], record["fold"],
+                           record["task_hash"]).parent
         return read_outcomes(folder / reference["file"], reference["sha256"])
 
     def all_records(self, dataset: str | None = None) -> list[dict[str, Any]]:

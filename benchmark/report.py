@@ -17,7 +17,14 @@ from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.runner import Paths
 from benchmark.table_statistics import OutcomeStore
-from benchmark.tables import PAPER_DATASET_NAMES, aggregate, build_table, to_markdown, write_tables
+from benchmark.tables import (
+    PAPER_DATASET_NAMES,
+    aggregate,
+    build_table,
+    mixed_origins,
+    to_markdown,
+    write_tables,
+)
 
 log = logging.getLogger("rgbd_bench")
 FIGURE5_PREFERENCE = ("distill-depth2rgb-softmax", "one-stream", "lomo-xqda")
@@ -100,24 +107,24 @@ def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
                              f"{store.root / profile.name} (current ones, with the methods "
                              f"and folds asked for); run `rgbd-bench run` with the same "
                              f"options first")
-    out_dir = paths.output / "tables" / profile.name
+    out_dir = paths.output / "tables" / plan.variant
     origin = provenance()
-    context = {"settings_changes": profile.changes} if profile.changes else None
+    context = {"settings_changes": profile.changes} if plan.variant != profile.name \
+        else None
     outcomes = load_outcomes(store, records)
-    written = write_tables(records, out_dir, profile.name, with_paper=with_paper,
+    written = write_tables(records, out_dir, plan.variant, with_paper=with_paper,
                            provenance=origin, context=context, outcomes=outcomes,
                            statistics=profile.statistics, significance=significance)
-    written += write_ablation_tables(records, out_dir, profile.name, origin, context)
+    written += write_ablation_tables(records, out_dir, plan.variant, origin, context)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
         mine = [r for r in records if r["dataset"] == dataset]
         if with_paper and dataset not in PAPER_DATASET_NAMES:
             log.warning("no paper numbers exist for data set %r (only for %s): its tables "
                         "have no paper columns", dataset, ", ".join(PAPER_DATASET_NAMES))
-        if len({r.get("settings_key") for r in mine}) > 1:
-            log.warning("the %s records of profile %r were made with different settings; "
-                        "the tables' .json side files list them under runs.settings",
-                        dataset, profile.name)
+        mixed = mixed_origins(mine)
+        if mixed:
+            log.warning("the %s records of %r were made %s", dataset, plan.variant, mixed)
         number = 4 if dataset == "robotpku" else 3
         written += plot_distillation(summary, dataset, out_dir / f"figure{number}_{dataset}")
         written += plot_cmc(mine, outcomes, dataset, profile.statistics,

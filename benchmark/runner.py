@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.config import Profile
-from benchmark.datasets.base import Dataset, get_dataset, load_frames
+from benchmark.datasets.base import Dataset, crops_digest, get_dataset, load_frames
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.stored import stored_crops
 from benchmark.errors import BenchmarkError
@@ -98,13 +98,22 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
              opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
              force: bool = False) -> dict[str, Any]:
     """Run one task of the plan (unless its current record exists) and write its record;
-    returns the record."""
+    returns the record. ``force`` recomputes it for real: its record is removed first (a
+    failure leaves none standing as current) and its networks and features are
+    recomputed, not loaded."""
     profile = plan.profile
     store = paths.record_store(profile)
-    existing = None if force else store.read(profile.run.dataset, task.method, task.fold)
-    if task.is_current(existing):
-        log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
-        return existing
+    where = (profile.run.dataset, task.method, task.fold, task.identity)
+    if force:
+        store.remove(*where)
+    elif task.provenance.data is not None:
+        existing = store.read(*where)
+        if task.is_current(existing):
+            log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
+            return existing
+    if task.provenance.data is None:
+        raise BenchmarkError(f"{task.method} fold {task.fold}: the plan has no data digest "
+                             f"(plan the run after its crop cache is built)")
     dataset, frames, folds = opened or open_dataset(profile, paths)
     fold = folds[task.fold]
     size = frames.image_size
@@ -116,7 +125,8 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
                           first_fold_train=lambda: frames.of_identities(
                               dataset.split_zero_train(frames, folds)),
                           stored_crops=lambda: stored_crops(dataset, frames, paths.cache),
-                          inputs={t.method: t.as_input() for t in task.needs})
+                          inputs={t.method: t.as_input() for t in task.needs},
+                          task_key=task.provenance.training_key, force=force)
     matcher = cls(context=context, **task.options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()
@@ -140,16 +150,20 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
     examples = ranking_examples(embeddings, test, cls.settings, matcher.distance,
                                 protocol_seed)
     finished = time.perf_counter()
+    artifacts = sorted(str(path.relative_to(context.artifact_root)) for path in context.used)
+    crops = crops_digest(dataset, size, paths.cache)
     record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
               "profile": profile.name, "settings_key": plan.settings_key,
-              "task_hash": task.identity, "config": {**task.settings, "fold": fold.to_dict()},
+              "task_hash": task.identity, "identity": task.provenance.to_dict(),
+              "artifacts": artifacts, "crops": crops,
+              "config": {**task.settings, "fold": fold.to_dict()},
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
               "results": results, "examples": examples,
               "timings": {"fit_s": fitted - started, "embed_s": embedded - fitted,
                           "evaluate_s": finished - embedded, "total_s": finished - started},
               "counts": {"train": len(train), "test": len(test)},
-              "provenance": provenance()}
+              "provenance": provenance(threads=getattr(matcher.options, "compute", None))}
     path = store.write(record, outcomes)
     log.info("%s fold %d: done in %.1fs -> %s", task.method, task.fold,
              finished - started, path)
@@ -208,8 +222,9 @@ def run_profile(plan: RunPlan, paths: Paths, *, quiet: bool = False,
     """
     from tqdm import tqdm
 
+    opened = open_dataset(plan.profile, paths)
+    plan = plan.with_data(paths.cache)
     profile, tasks = plan.profile, plan.tasks
-    opened = open_dataset(profile, paths)
     store = paths.record_store(profile)
     records: dict[tuple[str, int], dict[str, Any]] = {}
     failures: dict[tuple[str, int], TaskFailure] = {}
@@ -223,8 +238,8 @@ def run_profile(plan: RunPlan, paths: Paths, *, quiet: bool = False,
             log.error("task skipped: %s", failures[task.key].line())
             bar.update()
             return True
-        with task_lock(store.lock_path(profile.run.dataset, task.method, task.fold),
-                       wait) as held:
+        with task_lock(store.lock_path(profile.run.dataset, task.method, task.fold,
+                                       task.identity), wait) as held:
             if not held:
                 return False
             try:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from benchmark.atomic import write_bytes_atomic, write_text_atomic
 from benchmark.config import StatisticsConfig
+from benchmark.provenance import machine_label
 from benchmark.table_statistics import (
     DatasetResampling,
     OutcomeStore,
@@ -374,13 +375,36 @@ def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
         return sorted({r[section][key] for r in records if key in r.get(section, {})})
 
     dates = values("provenance", "date")
-    settings = sorted({r["settings_key"] for r in records if r.get("settings_key")})
+    found = origins(records)
     return {"records": len(records), "commits": values("provenance", "commit"),
             "first_date": dates[0] if dates else None,
             "last_date": dates[-1] if dates else None,
             "trials": values("config", "trials"), "protocols": values("config", "protocol"),
-            "seeds": values("config", "seed"), "settings": settings,
-            "mixed_settings": len(settings) > 1}
+            "seeds": values("config", "seed"), "crops": found["crops"],
+            "machines": found["machines"], "mixed": mixed_origins(records)}
+
+
+def origins(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The distinct commits, crop sets and machines that made ``records``."""
+    return {"commits": sorted({str(r.get("provenance", {}).get("commit")) for r in records}),
+            "crops": sorted({str(r.get("crops")) for r in records if r.get("crops")}),
+            "machines": sorted({machine_label(r.get("provenance", {}).get("hardware", {}))
+                                for r in records})}
+
+
+def mixed_origins(records: list[dict[str, Any]]) -> str:
+    """One phrase saying which of code, data and machine differ among ``records`` (every
+    one is the current record of its task, but their last bits can still differ), or
+    ``""`` when they share all three."""
+    found = origins(records)
+    parts = []
+    if len(found["commits"]) > 1:
+        parts.append(f"by different code (commits {', '.join(found['commits'])})")
+    if len(found["crops"]) > 1:
+        parts.append(f"on different data ({len(found['crops'])} crop sets)")
+    if len(found["machines"]) > 1:
+        parts.append(f"on different machines ({'; '.join(found['machines'])})")
+    return ", ".join(parts)
 
 
 def table_info(records: list[dict[str, Any]], dataset: str, profile: str,

@@ -8,15 +8,17 @@ Matchers and registration:
     Matcher, register, CROSS_MODAL, RGB_ONLY, DEPTH_ONLY, TaskContext, ConfigError.
 Deep methods (one trained network per fold, trained or loaded once):
     DeepMethod (hooks: spec, engine, build_network, train_config, engine_options,
-    forward, key_sections, unread_options), SHARED_SECTIONS, SoftmaxNetwork,
+    forward; its ``Options`` hold the sections it reads, and with its code, fingerprinted
+    automatically, they key its network), SoftmaxNetwork,
     TripletNetwork, NetworkSpec, ReidNetwork (a network with another head overrides
     ``forward_pooled``, what follows the pooled trunk, not ``forward``, so that it can be
     fed fixed-stage outputs), build_network, Backbone.
 Option sections (``[options.deep.<section>]``):
     DeepOptions (one field per section; a plugin adds its recipe's section by
-    subclassing it), NetworkOptions, SelectionOptions, SoftmaxRecipe, TripletRecipe,
-    NumericsOptions, ComputeOptions, ReproductionOptions, Augmentation; engine_fields
-    (a section's fields named as the engine's settings).
+    subclassing it), SoftmaxOptions, TripletOptions, speed_only (a field that cannot
+    change a number, kept out of every key), NetworkOptions, SelectionOptions,
+    SoftmaxRecipe, TripletRecipe, NumericsOptions, ComputeOptions, ReproductionOptions,
+    Augmentation; engine_fields (a section's fields named as the engine's settings).
 Training steps and recipes:
     Engine (override ``compute_loss``, calling ``self.model`` on the batch's inputs;
     ``learning_rate`` and ``make_sampler`` for another schedule or batch composition),
@@ -33,7 +35,6 @@ from methods.backbone import Backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep import (
-    SHARED_SECTIONS,
     DeepMethod,
     NetworkSpec,
     SoftmaxNetwork,
@@ -49,11 +50,14 @@ from methods.deep_options import (
     NumericsOptions,
     ReproductionOptions,
     SelectionOptions,
+    SoftmaxOptions,
     SoftmaxRecipe,
+    TripletOptions,
     TripletRecipe,
     engine_fields,
 )
 from methods.engine import Engine, TrainConfig
+from methods.identity import speed_only
 from methods.losses import (
     batch_hard_triplet_loss,
     pairwise_distances,
@@ -64,12 +68,13 @@ from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
 
 __all__ = [
-    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY", "SHARED_SECTIONS",
+    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY",
     "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "DeepMethod",
     "DeepOptions", "Engine", "IdentityBatches", "Matcher", "NetworkOptions", "NetworkSpec",
     "NumericsOptions", "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
-    "SelectionOptions", "SoftmaxNetwork", "SoftmaxRecipe", "TaskContext", "TrainConfig",
-    "TripletNetwork", "TripletRecipe", "batch_hard_triplet_loss", "build_network",
-    "engine_fields", "pairwise_distances", "register", "softmax_recipe", "triplet_recipe",
+    "SelectionOptions", "SoftmaxNetwork", "SoftmaxOptions", "SoftmaxRecipe", "TaskContext",
+    "TrainConfig", "TripletNetwork", "TripletOptions", "TripletRecipe",
+    "batch_hard_triplet_loss", "build_network", "engine_fields", "pairwise_distances",
+    "register", "softmax_recipe", "speed_only", "triplet_recipe",
     "weighted_regularized_triplet_loss",
 ]

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.datasets.frames import PairedFrames
+from benchmark.datasets.frames import PairedFrames, frames_fingerprint
 from benchmark.distance import euclidean_distance
-from benchmark.options import NoOptions, build_options, merge_tables
-from methods.context import TaskContext
+from benchmark.options import NoOptions, build_options, merge_tables, take_declared
+from methods.context import TaskContext, config_hash
 
 __all__ = ["CROSS_MODAL", "DEPTH_ONLY", "RGB_ONLY", "Matcher", "euclidean_distance"]
 
@@ -46,8 +46,12 @@ class Matcher(ABC):
             ablation then differs from its base method in its pinned option only);
             ``None``: the method's own.
         ablation: an ablation variant: reported in the ablation tables, not Tables 1-4.
+        version: bump it for a change the code fingerprint cannot see (a data file the
+            method reads, a third-party behaviour it relies on); part of its identity.
 
-    The harness reads no other class attribute.
+    The harness reads no other class attribute. A task's identity and the keys of what
+    it trains come from :mod:`methods.identity`: the method's options, the code it runs
+    (fingerprinted, nothing to list), the tasks it needs, its data, seed and evaluation.
     """
 
     name: ClassVar[str] = ""
@@ -59,11 +63,19 @@ class Matcher(ABC):
     pinned: ClassVar[dict[str, Any]] = {}
     seed_method: ClassVar[str | None] = None
     ablation: ClassVar[bool] = False
+    version: ClassVar[str] = ""
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         self.options = build_options(self.Options, self.resolve_options(options),
                                      f"method {self.name!r}")
         self.context = context or TaskContext(artifact_root=Path(".cache") / "artifacts")
+
+    @classmethod
+    def from_offered(cls, context: TaskContext | None = None, **offered: Any) -> Matcher:
+        """The method built from options offered as a group section offers them (e.g.
+        ``[options.deep]``, which holds every deep method's sections): it takes the fields
+        its ``Options`` declare and leaves the rest."""
+        return cls(context, **take_declared(cls.Options, offered))
 
     @classmethod
     def resolve_options(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +102,20 @@ class Matcher(ABC):
     def distance(self, query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """(n_query, n_gallery) distances; Euclidean by default."""
         return euclidean_distance(query, gallery)
+
+    def training_key(self, train: PairedFrames, val: PairedFrames) -> str:
+        """The key of what this task trains: the run plan's (``context.task_key``); outside
+        a run, the same provenance computed from this method's class, options and seed,
+        the frames it is fitted on (which identities and time steps) and its inputs."""
+        if self.context.task_key is not None:
+            return self.context.task_key
+        from methods.identity import task_provenance
+
+        data = config_hash([frames_fingerprint(train), frames_fingerprint(val),
+                            list(train.image_size)])
+        needs = {m: i.static_key for m, i in self.context.inputs.items() if i.static_key}
+        return task_provenance(type(self), self.options, self.context.seed, data,
+                               needs).training_key
 
     def config(self) -> dict[str, Any]:
         """The method's resolved options, recorded with every result."""

@@ -38,6 +38,8 @@ class TaskInput:
     fold: int
     options: dict[str, Any]
     seed: int
+    training_key: str | None = None
+    static_key: str | None = None
 
 
 @dataclass
@@ -61,6 +63,13 @@ class TaskContext:
         stored_crops: the data set's crops in their stored sizes, for training crops cut
             from them (``crop_from = "stored"``; ``None`` outside a run).
         inputs: the tasks this one needs, by method name (see :meth:`input`).
+        task_key: the training key the run's plan computed for this task
+            (:class:`methods.identity.TaskProvenance`); every artifact it trains is stored
+            under it. ``None`` outside a run: a method then computes it from its class,
+            options, seed and the frames it is fitted on.
+        force: recompute what this task trains or extracts, even if it is stored.
+        used: the artifact folders the task used, filled by :meth:`artifact_dir` (a
+            record lists them, so ``rgbd-bench cache`` can tell which records use what).
     """
 
     artifact_root: Path
@@ -74,6 +83,9 @@ class TaskContext:
     first_fold_train: Callable[[], PairedFrames] | None = None
     stored_crops: Callable[[], StoredCrops] | None = None
     inputs: dict[str, TaskInput] = field(default_factory=dict)
+    task_key: str | None = None
+    force: bool = False
+    used: list[Path] = field(default_factory=list)
 
     def input(self, method: str) -> TaskInput:
         """The resolved task of ``method`` on this fold, which this task declared it needs."""
@@ -103,4 +115,18 @@ class TaskContext:
             parts.append(f"fold{self.fold}")
         path = Path(self.artifact_root).joinpath(*parts, kind, config_hash(config))
         path.mkdir(parents=True, exist_ok=True)
+        if path not in self.used:
+            self.used.append(path)
         return path
+
+    def forced_once(self, folder: Path) -> bool:
+        """Whether ``folder``'s artifact must be recomputed now: with :attr:`force`, the
+        first time this process asks (tasks of one run share it, and recompute it once)."""
+        if not self.force or folder in _RECOMPUTED:
+            return False
+        _RECOMPUTED.add(folder)
+        return True
+
+
+# Artifact folders recomputed by forced tasks of this process.
+_RECOMPUTED: set[Path] = set()

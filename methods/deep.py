@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +29,19 @@ from torch import nn
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError
-from benchmark.options import build_options
+from benchmark.options import build_options, take_declared
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep_data import InputEncoder, Pipeline, SampleSet, embed_images
-from methods.deep_options import DeepOptions, key_of
+from methods.deep_options import (
+    DeepOptions,
+    SoftmaxOptions,
+    TripletOptions,
+    ZeroPaddingOptions,
+)
 from methods.engine import Engine, SoftmaxEngine, TrainConfig, TripletEngine
 from methods.feature_store import FeatureStore
+from methods.fingerprint import code_digest
 from methods.fixed_outputs import FixedStagePipeline, shared_store, weights_key
 from methods.host_crops import HostCropPipeline
 from methods.networks import ReidNetwork, build_network
@@ -47,10 +52,6 @@ from methods.validation import Validation
 ARTIFACT_KIND = "deep-network"
 FIXED_OUTPUTS_KIND = "fixed-stage-outputs"
 CHECKPOINT_NAME = "network.pt"
-# The sections every built-in network's training reads (its recipe's is added).
-SHARED_SECTIONS = ("network", "augmentation", "selection", "numerics", "reproduction")
-# What only the zero-padding layout reads.
-ZERO_PADDING_FIELDS = ("network.zero_padding_channels", "reproduction.zero_padding_eval")
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,13 @@ class NetworkSpec:
 def fixed_stage_store(network: ReidNetwork, options: DeepOptions, context: TaskContext
                       ) -> FeatureStore | None:
     """With ``cache_fixed_stages``, the data set's store of ``network``'s fixed stages'
-    outputs, keyed by their weights (shared by every fold and method); ``None`` without."""
+    outputs, keyed by their weights and the code that computes them (shared by every fold
+    and method; each output by its input's bytes); ``None`` without."""
     if not options.compute.cache_fixed_stages:
         return None
     key = {"arch": options.network.arch, "entry": network.fixed_before,
-           "weights": weights_key(network.fixed_modules())}
+           "weights": weights_key(network.fixed_modules()),
+           "code": code_digest(FixedStagePipeline, type(network.backbone))}
     return shared_store(context.artifact_dir(FIXED_OUTPUTS_KIND, key, per_fold=False))
 
 
@@ -172,31 +175,16 @@ def validation_map(network: nn.Module, pipeline: Pipeline, validation: Validatio
     return float(np.mean(validation.scores(embeddings, settings)))
 
 
-def frames_fingerprint(frames: PairedFrames) -> str:
-    """A short hash of which frames (identity, sequence, time step) a set holds."""
-    digest = hashlib.sha256()
-    for array in (frames.pids, frames.sequences, frames.frames):
-        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def artifact_key(spec: NetworkSpec, options: Any, sections: tuple[str, ...],
-                 train: PairedFrames, val: PairedFrames, seed: int,
-                 unread: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Everything that decides a trained network's weights: the option ``sections`` its
-    training reads (less the ``unread`` fields, ``"section.field"``), its data and seed."""
-    return {"spec": dataclasses.asdict(spec), "options": key_of(options, sections, unread),
-            "train": frames_fingerprint(train), "val": frames_fingerprint(val), "seed": seed,
-            "crop_size": list(train.image_size)}
-
-
 def train_or_load(spec: NetworkSpec, options: DeepOptions, train: PairedFrames,
                   val: PairedFrames, context: TaskContext, seed: int | None = None
                   ) -> tuple[ReidNetwork, Path]:
     """The network of the built-in method of ``spec`` trained on ``train`` (selected on
-    ``val``), and its file; see :meth:`DeepMethod.train_or_load`."""
+    ``val``) with ``seed`` (default: the context's), and its file; see
+    :meth:`DeepMethod.train_or_load`."""
+    if seed is not None:
+        context = dataclasses.replace(context, seed=seed)
     method = method_of(spec)(context, **dataclasses.asdict(options))
-    return method.train_or_load(train, val, seed)
+    return method.train_or_load(train, val)
 
 
 def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[str, Any],
@@ -207,8 +195,9 @@ def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[st
     Args:
         modality: ``"rgb"`` or ``"depth"``.
         loss: ``"softmax"`` or ``"triplet"``.
-        options: :class:`DeepOptions` or a dict of its section tables (as
-            ``[options.deep.*]``); must equal the step-I task's to reuse its network.
+        options: :class:`DeepOptions` or a dict of section tables offered as
+            ``[options.deep.*]`` (the method takes the fields it declares); must equal the
+            step-I task's to reuse its network.
         train, val: the fold's training and validation frames.
         context: the calling task's context (artifact store, fold, device); the seed
             is the one the step-I method's own task gets, ``context.seed_of(name)``.
@@ -219,7 +208,9 @@ def train_or_load_step1(modality: str, loss: str, options: DeepOptions | dict[st
     if modality not in ("rgb", "depth"):
         raise ConfigError(f"step-I modality must be 'rgb' or 'depth', got {modality!r}")
     if not isinstance(options, DeepOptions):
-        options = build_options(DeepOptions, options, "step-I options")
+        cls = method_of(NetworkSpec((modality,), loss))
+        options = build_options(cls.Options, take_declared(cls.Options, options),
+                                "step-I options")
     return train_or_load(NetworkSpec((modality,), loss), options, train, val, context,
                          seed=context.seed_of(f"resnet-{modality}-{loss}"))
 
@@ -243,11 +234,10 @@ class DeepMethod(Matcher):
         engine_options: extra keyword arguments of ``engine`` (e.g. a margin).
         forward: the embedding of a batch of one modality (default: the network's
             first output).
-        key_sections: the option sections its training reads (:data:`SHARED_SECTIONS`
-            plus its recipe's); only they enter the artifact key, so changing another
-            recipe retrains nothing.
-        unread_options: fields of those sections (``"section.field"``) its training
-            never reads, also kept out of the key.
+        Options: the option sections it reads (:class:`DeepOptions` plus its recipe's);
+            they, its code and its data make its network's key
+            (:meth:`~methods.base.Matcher.training_key`), so changing another recipe
+            retrains nothing.
     """
 
     option_group = "deep"
@@ -255,8 +245,6 @@ class DeepMethod(Matcher):
     spec: ClassVar[NetworkSpec]
     engine: ClassVar[type[Engine]] = Engine
     artifact_kind: ClassVar[str] = ARTIFACT_KIND
-    key_sections: ClassVar[tuple[str, ...]] = SHARED_SECTIONS
-    unread_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         super().__init__(context, **options)
@@ -280,17 +268,6 @@ class DeepMethod(Matcher):
         """The (b, d) embeddings of a batch of ``modality`` inputs."""
         return network(inputs)[0]
 
-    def artifact_key(self, train: PairedFrames, val: PairedFrames, seed: int
-                     ) -> dict[str, Any]:
-        """Everything that decides the trained network's weights: the
-        :attr:`key_sections` less :attr:`unread_options` (and the zero-padding fields
-        for other layouts)."""
-        unread = self.unread_options
-        if self.spec.layout != "zero-padding":
-            unread += ZERO_PADDING_FIELDS
-        return artifact_key(self.spec, self.options, self.key_sections, train, val, seed,
-                            unread)
-
     def pipeline(self, network: ReidNetwork, evaluation: bool = False) -> Pipeline:
         """The input pipeline feeding ``network`` (evaluation: validation and test)."""
         stored = None if evaluation else stored_crops_for(self.options, self.context)
@@ -302,14 +279,15 @@ class DeepMethod(Matcher):
         network.fix_stages_before(self.options.network.train_from)
         return network
 
-    def train_or_load(self, train: PairedFrames, val: PairedFrames, seed: int | None = None
+    def train_or_load(self, train: PairedFrames, val: PairedFrames
                       ) -> tuple[ReidNetwork, Path]:
-        """The network trained on ``train`` (selected on ``val``) and its file, loaded
-        from the artifact store when one with the same key exists. ``seed`` defaults to
-        the task's. The network is returned in eval mode on the task's device."""
+        """The network trained on ``train`` (selected on ``val``) with the task's seed,
+        and its file, loaded from the artifact store when one with the same key
+        (:meth:`~methods.base.Matcher.training_key`) exists, unless the task is forced.
+        The network is returned in eval mode on the task's device."""
         options, context = self.options, self.context
-        seed = context.seed if seed is None else seed
-        key = self.artifact_key(train, val, seed)
+        seed = context.seed
+        key = self.training_key(train, val)
         samples = SampleSet.of(train, self.spec.modalities)
 
         def build(meta: dict[str, Any] | None) -> ReidNetwork:
@@ -333,9 +311,10 @@ class DeepMethod(Matcher):
             return engine.network, {"key": key, "num_classes": samples.num_classes,
                                     "result": result.to_dict()}
 
-        folder = context.artifact_dir(self.artifact_kind, key)
+        folder = context.artifact_dir(self.artifact_kind, {"task": key})
         network, path = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
-                                      context.device, options.compute.num_threads)
+                                      context.device, options.compute.num_threads,
+                                      force=context.forced_once(folder))
         return network.to(context.device).eval(), path
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> DeepMethod:
@@ -374,7 +353,12 @@ class OpenReidNetwork(DeepMethod):
     recipe: ClassVar[Callable[[DeepOptions], TrainConfig]]
 
     def build_network(self, num_classes: int, pretrained: str) -> ReidNetwork:
-        return new_network(self.spec, self.options, self.head, num_classes, pretrained)
+        return new_network(self.spec, self.options, self.head, num_classes, pretrained,
+                           self.head_dropout())
+
+    def head_dropout(self) -> float:
+        """Dropout of the head (only the softmax head has one)."""
+        return 0.0
 
     def train_config(self) -> TrainConfig:
         return type(self).recipe(self.options)
@@ -384,26 +368,30 @@ class SoftmaxNetwork(OpenReidNetwork):
     """Softmax head, trained by identity classification."""
 
     head, recipe, engine = "softmax", softmax_recipe, SoftmaxEngine
-    key_sections = (*SHARED_SECTIONS, "softmax")
+    Options = SoftmaxOptions
+
+    def head_dropout(self) -> float:
+        return self.options.softmax.dropout
 
 
 class TripletNetwork(OpenReidNetwork):
     """Triplet head, trained with the batch-hard triplet loss."""
 
     head, recipe, engine = "triplet", triplet_recipe, TripletEngine
-    key_sections = (*SHARED_SECTIONS, "triplet")
+    Options = TripletOptions
 
     def engine_options(self) -> dict[str, Any]:
         return {"margin": self.options.triplet.margin}
 
 
 def new_network(spec: NetworkSpec, options: DeepOptions, head: str, num_classes: int,
-                pretrained: str) -> ReidNetwork:
-    """The open-reid network of ``head`` for ``spec``'s input layout and ``options``."""
+                pretrained: str, dropout: float = 0.0) -> ReidNetwork:
+    """The open-reid network of ``head`` for ``spec``'s input layout and ``options``;
+    ``dropout``: the softmax head's."""
     network = options.network
     channels = network.zero_padding_channels if spec.layout == "zero-padding" else 3
     return build_network(network.arch, head, num_classes=num_classes,
-                         embedding_dim=network.embedding_dim, dropout=options.softmax.dropout,
+                         embedding_dim=network.embedding_dim, dropout=dropout,
                          in_channels=channels, pretrained=pretrained)
 
 
@@ -444,6 +432,7 @@ class ZeroPadding(SoftmaxNetwork):
     summary = "zero-padding network (Wu et al. 2017): one ResNet, softmax over both modalities"
     settings = CROSS_MODAL
     spec = NetworkSpec(("rgb", "depth"), "softmax", layout="zero-padding")
+    Options = ZeroPaddingOptions
 
 
 @register("one-stream")

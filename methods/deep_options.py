@@ -4,8 +4,10 @@
 ``[options.deep.softmax]``, ...); ``--set options.deep.softmax.lr=0.05`` changes one
 field. A training recipe's fields carry the names of the engine's
 :class:`~methods.engine.TrainConfig` they set (:func:`engine_fields`), so no code maps
-them by hand, and a network's artifact key holds exactly the sections its training reads
-(:func:`key_of`). ``Literal`` fields are checked where the profile is parsed
+them by hand. A method's ``Options`` class holds exactly the sections (and fields) it
+reads, so its identity (:mod:`methods.identity`) is built from them and nothing else;
+``[options.deep]`` offers fields to every deep method, each takes those it declares.
+``Literal`` fields are checked where the profile is parsed
 (:func:`benchmark.options.build_options`); ``__post_init__`` checks ranges and the
 combinations that cannot work.
 
@@ -26,6 +28,7 @@ from methods.backbone import ENTRY_POINTS
 from methods.backbones import ARCHS
 from methods.deep_data import DEPTH_ENCODINGS
 from methods.engine import EVAL_SCHEDULES, TrainConfig, autocast_enabled, float32_precision
+from methods.identity import speed_only
 from methods.validation import VALIDATIONS
 
 ZERO_PADDING_EVAL = ("as-trained", "authors")
@@ -53,8 +56,6 @@ class NetworkOptions:
             channels unchanged: the authors' ``.convert('RGB')``,
             ``open-reid/reid/utils/data/preprocessor.py:40``) or ``"relative"`` (depth
             around the person's, ±1 m; :func:`methods.deep_data.relative_grey`).
-        zero_padding_channels: input channels of the zero-padding layout: 3 (the
-            authors' code: RGB grey, 0, depth grey) or 2. Other layouts never read it.
         crop_from: where training crops are cut: ``"resized"`` (the crop cache's images at
             the run's ``image_size``, one batched ``grid_sample``) or ``"stored"`` (the
             data set's stored image in its own pixels, resized to ``height`` x ``width``
@@ -73,13 +74,24 @@ class NetworkOptions:
     embedding_dim: int = 128
     train_from: Literal[ENTRY_POINTS] = "stem"
     depth_encoding: Literal[DEPTH_ENCODINGS] = "normalised"
-    zero_padding_channels: Literal[2, 3] = 3
     crop_from: Literal[CROP_SOURCES] = "resized"
     resize: Literal[RESIZE_KERNELS] = "torch"
 
     def __post_init__(self) -> None:
         if min(self.height, self.width, self.embedding_dim) < 1:
             raise ConfigError("height, width and embedding_dim must be >= 1")
+
+
+@dataclass(frozen=True)
+class ZeroPaddingNetwork(NetworkOptions):
+    """``[options.deep.network]`` as the zero-padding network reads it.
+
+    Attributes:
+        zero_padding_channels: input channels of the zero-padding layout: 3 (the
+            authors' code: RGB grey, 0, depth grey) or 2.
+    """
+
+    zero_padding_channels: Literal[2, 3] = 3
 
 
 @dataclass(frozen=True)
@@ -187,11 +199,16 @@ class NumericsOptions:
 
 @dataclass(frozen=True)
 class ComputeOptions:
-    """``[options.deep.compute]``: speed only; never part of an artifact key.
+    """``[options.deep.compute]``: how fast, not what; no field is part of an identity
+    or a key (:func:`methods.identity.speed_only`).
 
     Attributes:
-        eval_batch_size: batch size of embedding extraction.
-        num_threads: torch CPU threads while training (0 = torch's default).
+        eval_batch_size: batch size of embedding extraction (eval mode: a batch's
+            embeddings do not depend on the others').
+        num_threads: torch CPU threads while training (0 = torch's default). The thread
+            count can change the last bits of a float sum, so it is recorded in every
+            record's provenance (with the CPU) and reported by ``tables`` when records
+            were made with different counts; like the CPU, it is not part of an identity.
         cache_fixed_stages: compute the fixed stages' output once per distinct input and
             keep it in the artifact store, shared by every epoch, fold and method starting
             from the same weights (:mod:`methods.fixed_outputs`). Needs ``train_from``
@@ -199,9 +216,9 @@ class ComputeOptions:
             new input every time); flips are two inputs per image.
     """
 
-    eval_batch_size: int = 256
-    num_threads: int = 0
-    cache_fixed_stages: bool = False
+    eval_batch_size: int = speed_only(256)
+    num_threads: int = speed_only(0)
+    cache_fixed_stages: bool = speed_only(False)
 
     def __post_init__(self) -> None:
         if self.eval_batch_size < 1 or self.num_threads < 0:
@@ -215,16 +232,25 @@ class ReproductionOptions:
     turns them off).
 
     Attributes:
-        zero_padding_eval: where zero-padding puts depth at validation and test:
-            ``"as-trained"`` (the last channel) or ``"authors"`` (channel 0: their
-            single-root loaders send every image down the RGB branch,
-            ``open-reid/examples/softmax_loss_zp.py:68-90``, ``preprocessor.py:76-84,100-105``).
         validation: the model-selection protocol, ``"temporal"`` or ``"authors"``
             (:mod:`methods.validation`).
     """
 
-    zero_padding_eval: Literal[ZERO_PADDING_EVAL] = "as-trained"
     validation: Literal[VALIDATIONS] = "temporal"
+
+
+@dataclass(frozen=True)
+class ZeroPaddingReproduction(ReproductionOptions):
+    """``[options.deep.reproduction]`` as the zero-padding network reads it.
+
+    Attributes:
+        zero_padding_eval: where zero-padding puts depth at validation and test:
+            ``"as-trained"`` (the last channel) or ``"authors"`` (channel 0: their
+            single-root loaders send every image down the RGB branch,
+            ``open-reid/examples/softmax_loss_zp.py:68-90``, ``preprocessor.py:76-84,100-105``).
+    """
+
+    zero_padding_eval: Literal[ZERO_PADDING_EVAL] = "as-trained"
 
 
 # Old flat key -> its place under [options] ("group.section.field"), for the error.
@@ -252,29 +278,16 @@ RENAMED: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class DeepOptions:
-    """Options of every deep method (profile section ``[options.deep]``), one field per
-    section. Defaults are the paper's / the authors' settings without ImageNet weights,
-    except ``network.crop_from`` and ``network.resize``, which default to the crop cache
-    and torch's kernel (the ``paper`` profiles set the authors' ``"stored"`` and
-    ``"pil-bilinear"``)."""
+class NetworkTaskOptions:
+    """The sections every method that runs a network reads: the network and its input,
+    arithmetic, speed and the authors'-code switches."""
 
     RENAMED: ClassVar[dict[str, str]] = RENAMED
 
     network: NetworkOptions = field(default_factory=NetworkOptions)
-    augmentation: Augmentation = field(default_factory=Augmentation)
-    selection: SelectionOptions = field(default_factory=SelectionOptions)
-    softmax: SoftmaxRecipe = field(default_factory=SoftmaxRecipe)
-    triplet: TripletRecipe = field(default_factory=TripletRecipe)
     numerics: NumericsOptions = field(default_factory=NumericsOptions)
     compute: ComputeOptions = field(default_factory=ComputeOptions)
     reproduction: ReproductionOptions = field(default_factory=ReproductionOptions)
-
-    def __post_init__(self) -> None:
-        if self.compute.cache_fixed_stages:
-            check_cacheable(self.network.train_from, self.augmentation)
-        check_crop_source(self.network, self.augmentation.crop,
-                          self.compute.cache_fixed_stages)
 
     def autocast(self, device: str) -> bool:
         """Whether to run in bfloat16 autocast on ``device`` (``amp`` on a GPU only)."""
@@ -284,6 +297,26 @@ class DeepOptions:
         """The TF32 switches of a task with these options (see ``numerics.tf32``)."""
         return float32_precision(self.numerics.amp, self.numerics.tf32)
 
+
+@dataclass(frozen=True)
+class DeepOptions(NetworkTaskOptions):
+    """Options of a deep method that trains one network (profile section
+    ``[options.deep]``), one field per section; a method's class adds the recipe
+    section it trains by (:class:`SoftmaxOptions`, :class:`TripletOptions`), so it holds
+    exactly the sections it reads. Defaults are the paper's / the authors' settings
+    without ImageNet weights, except ``network.crop_from`` and ``network.resize``, which
+    default to the crop cache and torch's kernel (the ``paper`` profiles set the
+    authors' ``"stored"`` and ``"pil-bilinear"``)."""
+
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    selection: SelectionOptions = field(default_factory=SelectionOptions)
+
+    def __post_init__(self) -> None:
+        if self.compute.cache_fixed_stages:
+            check_cacheable(self.network.train_from, self.augmentation)
+        check_crop_source(self.network, self.augmentation.crop,
+                          self.compute.cache_fixed_stages)
+
     def engine_config(self, recipe: Any, **fixed: Any) -> TrainConfig:
         """The engine settings of training by ``recipe`` (a section of these options):
         ``selection`` and ``augmentation`` from here, then the recipe's fields and class
@@ -292,6 +325,29 @@ class DeepOptions:
                               "augmentation": self.augmentation,
                               **engine_fields(self.numerics), **engine_fields(recipe),
                               **fixed})
+
+
+@dataclass(frozen=True)
+class SoftmaxOptions(DeepOptions):
+    """A softmax network's options: :class:`DeepOptions` and ``[options.deep.softmax]``."""
+
+    softmax: SoftmaxRecipe = field(default_factory=SoftmaxRecipe)
+
+
+@dataclass(frozen=True)
+class TripletOptions(DeepOptions):
+    """A triplet network's options: :class:`DeepOptions` and ``[options.deep.triplet]``."""
+
+    triplet: TripletRecipe = field(default_factory=TripletRecipe)
+
+
+@dataclass(frozen=True)
+class ZeroPaddingOptions(SoftmaxOptions):
+    """The zero-padding network's options: the softmax network's, with the zero-padding
+    fields of ``network`` and ``reproduction``."""
+
+    network: ZeroPaddingNetwork = field(default_factory=ZeroPaddingNetwork)
+    reproduction: ZeroPaddingReproduction = field(default_factory=ZeroPaddingReproduction)
 
 
 def engine_fields(section: Any) -> dict[str, Any]:
@@ -306,17 +362,6 @@ def engine_fields(section: Any) -> dict[str, Any]:
         raise TypeError(f"{type(section).__name__}: fields {stray} set no engine setting; "
                         f"list them in outside_engine")
     return values
-
-
-def key_of(options: Any, sections: tuple[str, ...], unread: tuple[str, ...] = ()
-           ) -> dict[str, Any]:
-    """The part of an artifact key from ``options``: the named sections, less the
-    ``unread`` fields (``"section.field"``) that this artifact's training never reads."""
-    key = {name: dataclasses.asdict(getattr(options, name)) for name in sections}
-    for dotted in unread:
-        section, name = dotted.split(".", 1)
-        key.get(section, {}).pop(name, None)
-    return key
 
 
 def check_crop_source(network: NetworkOptions, crop: str, cache_fixed_stages: bool) -> None:

@@ -7,8 +7,9 @@ target modality to reproduce F's embedding of the paired source image (same time
 step). At test time F embeds source images and G target images; Euclidean distance.
 
 Defaults are the authors' step-II code, every choice is an option
-(:class:`DistillationOptions`, profile sections ``[options.deep]`` then
-``[options.distillation]``).
+(:class:`DistillationOptions`: the fields of ``[options.deep]`` that G's input and
+arithmetic read, then ``[options.distillation]``). F is the step-I task the run's plan
+resolved, with its own options.
 
 Methods:
     distill-depth2rgb-{softmax,triplet}: F on depth, G learns RGB (the paper's best).
@@ -34,16 +35,10 @@ from benchmark.errors import ConfigError
 from methods.augment import Augmentation
 from methods.base import CROSS_MODAL, Matcher
 from methods.context import TaskContext
-from methods.deep import (
-    DeepMethod,
-    NetworkSpec,
-    frames_fingerprint,
-    network_pipeline,
-    stored_crops_for,
-)
+from methods.deep import DeepMethod, NetworkSpec, network_pipeline, stored_crops_for
 from methods.deep_data import SampleSet, embed_images
 from methods.deep_options import (
-    DeepOptions,
+    NetworkTaskOptions,
     ReproductionOptions,
     check_cacheable,
     check_crop_source,
@@ -167,30 +162,22 @@ class DistillationReproduction(ReproductionOptions):
 
 
 @dataclass(frozen=True)
-class DistillationOptions(DeepOptions):
-    """Step-II options (``[options.distillation]``) on top of
-    :class:`~methods.deep_options.DeepOptions` (``[options.deep]``, which also decide the
-    step-I network that is reused)."""
+class DistillationOptions(NetworkTaskOptions):
+    """Step-II options: G's network input, arithmetic and selection protocol (fields of
+    ``[options.deep]``, overridable in ``[options.distillation]``) and its recipe
+    (``[options.distillation.step2]``). F's options are the step-I task's own."""
 
-    RENAMED: ClassVar[dict[str, str]] = {**DeepOptions.RENAMED, **STEP2_RENAMED}
+    RENAMED: ClassVar[dict[str, str]] = {**NetworkTaskOptions.RENAMED, **STEP2_RENAMED}
 
     step2: Step2Recipe = field(default_factory=Step2Recipe)
     reproduction: DistillationReproduction = field(default_factory=DistillationReproduction)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         check_freeze_point(self.network.arch, self.step2.freeze_from)
         check_crop_source(self.network, self.step2.augmentation.crop,
                           self.compute.cache_fixed_stages)
         if self.compute.cache_fixed_stages:
             check_cacheable(self.network.train_from, self.step2.augmentation)
-
-    def deep(self) -> DeepOptions:
-        """The ``[options.deep]`` part: exactly the options of the step-I network."""
-        sections = {f.name: getattr(self, f.name) for f in dataclasses.fields(DeepOptions)}
-        base = {f.name: getattr(self.reproduction, f.name)
-                for f in dataclasses.fields(ReproductionOptions)}
-        return DeepOptions(**{**sections, "reproduction": ReproductionOptions(**base)})
 
     def train_config(self) -> TrainConfig:
         """The engine settings of step II (numerics from ``[options.deep]``)."""
@@ -220,16 +207,21 @@ class Distillation(Matcher):
         return cls.requires[0]
 
     def step1(self) -> DeepMethod:
-        """F's method as the run's plan resolved its task on this fold (its options and
-        seed, :meth:`TaskContext.input`), so F is that task's network whatever sections
-        set it; outside a run (no declared input) the ``[options.deep]`` part of these
-        options and the seed that task would get."""
+        """F's method as the run's plan resolved its task on this fold (its options, seed
+        and training key, :meth:`TaskContext.input`), so F is that task's network whatever
+        sections set it; outside a run (no declared input) F's defaults with the fields
+        of these options it declares, and the seed that task would get."""
         name = self.step1_method()
+        cls = get_method(name)
+        key = None
         if name in self.context.inputs:
             given, seed = self.context.input(name).options, self.context.input(name).seed
+            key = self.context.input(name).training_key
         else:
-            given, seed = dataclasses.asdict(self.options.deep()), self.context.seed_of(name)
-        return get_method(name)(dataclasses.replace(self.context, seed=seed), **given)
+            given, seed = dataclasses.asdict(self.options), self.context.seed_of(name)
+        context = dataclasses.replace(self.context, seed=seed, task_key=key, force=False,
+                                      inputs={})
+        return cls.from_offered(context, **given)
 
     def training_seed(self) -> int:
         """The seed of G's training: this task's, or the base method's for an ablation."""
@@ -244,17 +236,12 @@ class Distillation(Matcher):
     def _fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
         options = self.options
         step1 = self.step1()
-        step1_seed = step1.context.seed
         teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
         self.teacher = freeze_teacher(teacher)
         module = resolve_freeze_point(teacher, options.step2.freeze_from)
         learn_on = self.student_training_frames(train)
         seed = self.training_seed()
-        step1_key = step1.artifact_key(train, val, step1_seed)
-        key = {"step1": step1_key, "source": self.source, "target": self.target,
-               "step2": {**dataclasses.asdict(options.step2), "freeze_from": module},
-               "train_split": options.reproduction.train_split, "seed": seed,
-               "learn_on": frames_fingerprint(learn_on)}
+        key = self.training_key(train, val)
         threads = torch.get_num_threads()
 
         def build(meta: dict[str, Any] | None) -> StudentNetwork:
@@ -264,13 +251,14 @@ class Distillation(Matcher):
 
         def fit(student: StudentNetwork) -> tuple[StudentNetwork, dict[str, Any]]:
             result = self._train(student, learn_on, val, seed, threads)
-            return student, {"key": key, "frozen": student.frozen,
+            return student, {"key": key, "freeze_from": module, "frozen": student.frozen,
                              "trainable": student.trainable_names(), "result": result}
 
-        folder = self.context.artifact_dir(ARTIFACT_KIND, key)
+        folder = self.context.artifact_dir(ARTIFACT_KIND, {"task": key})
         student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
                                                  self.context.device,
-                                                 options.compute.num_threads)
+                                                 options.compute.num_threads,
+                                                 force=self.context.forced_once(folder))
         self.student = student.to(self.context.device).eval()
         return self
 

@@ -44,43 +44,36 @@ from methods.base import CROSS_MODAL, DEPTH_ONLY, Matcher, euclidean_distance
 from methods.cca import CanonicalProjections, fit_cca
 from methods.context import TaskContext
 from methods.feature_store import FeatureStore
+from methods.fingerprint import code_digest
 from methods.handcrafted import cap_frames, resize
 from methods.lsscdl import LsscdlModel, LsscdlParameters, code, initial_state, lsscdl
 from methods.registry import register
 
-FEATURE_VERSION = 1
-"""Part of the feature cache key; bump it when a descriptor's output changes."""
+
+def _positive_ints(options: Any, *names: str, optional: bool = False) -> None:
+    for name in names:
+        value = getattr(options, name)
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer{' or None' * optional}, "
+                              f"got {value!r}")
 
 
 @dataclass(frozen=True)
 class EigenDepthOptions:
-    """Options of the Eigen-depth methods (profile section ``[options.eigen_depth]``).
+    """Options every Eigen-depth method reads (profile section ``[options.eigen_depth]``,
+    which offers the fields of all of them; each method takes those its class declares).
 
     Attributes:
         feature_size: (height, width) RGB crops are resized to for HOG/SLTP (both parts'
             originals were designed for 128x48 pedestrians).
         n_col, n_row: Eigen-depth's patch grid (the original's 2 x 6).
-        max_frames_per_identity: training frames per identity for CCA (drawn with the
-            task's seed; ``None`` = all).
-        lsscdl_frames_per_identity: the same for LSSCDL, whose dictionary has one atom
-            per training frame (as in the original) and which inverts K x K matrices in
-            each of up to 100 iterations; 4 keeps a BIWI fold at K = 128 and a quick
-            fold at about 200, the order of the original's 316 (VIPeR's training pairs).
-        pca_dim: dimensions each modality keeps before CCA (at most frames - 1).
-        cca_dims, cca_ridges: the grids the validation identities choose from.
-        lsscdl_dim: dimensions each modality keeps before LSSCDL, whose own parameters
-            are the original demo's (:class:`methods.lsscdl.LsscdlParameters`).
     """
 
     feature_size: tuple[int, int] = (128, 48)
     n_col: int = 2
     n_row: int = 6
-    max_frames_per_identity: int | None = 8
-    lsscdl_frames_per_identity: int | None = 4
-    pca_dim: int = 128
-    cca_dims: tuple[int, ...] = (8, 16, 32, 64)
-    cca_ridges: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
-    lsscdl_dim: int = 64
 
     def __post_init__(self) -> None:
         size = self.feature_size
@@ -88,15 +81,29 @@ class EigenDepthOptions:
                 or not all(isinstance(s, int) and s > 0 for s in size)):
             raise ConfigError(f"feature_size must be two positive integers, got {size!r}")
         object.__setattr__(self, "feature_size", tuple(size))
-        for name in ("n_col", "n_row", "pca_dim", "lsscdl_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_frames_per_identity", "lsscdl_frames_per_identity"):
-            cap = getattr(self, name)
-            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int)
-                                    or cap < 1):
-                raise ConfigError(f"{name} must be a positive integer or None, got {cap!r}")
+        _positive_ints(self, "n_col", "n_row")
+
+
+@dataclass(frozen=True)
+class CcaOptions(EigenDepthOptions):
+    """The CCA row's options.
+
+    Attributes:
+        max_frames_per_identity: training frames per identity for CCA (drawn with the
+            task's seed; ``None`` = all).
+        pca_dim: dimensions each modality keeps before CCA (at most frames - 1).
+        cca_dims, cca_ridges: the grids the validation identities choose from.
+    """
+
+    max_frames_per_identity: int | None = 8
+    pca_dim: int = 128
+    cca_dims: tuple[int, ...] = (8, 16, 32, 64)
+    cca_ridges: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_ints(self, "pca_dim")
+        _positive_ints(self, "max_frames_per_identity", optional=True)
         for name in ("cca_dims", "cca_ridges"):
             values = getattr(self, name)
             if not isinstance(values, (tuple, list)) or not values \
@@ -104,6 +111,29 @@ class EigenDepthOptions:
                 raise ConfigError(f"{name} must be a non-empty list of positive numbers, "
                                   f"got {values!r}")
             object.__setattr__(self, name, tuple(values))
+
+
+@dataclass(frozen=True)
+class LsscdlOptions(EigenDepthOptions):
+    """The LSSCDL row's options.
+
+    Attributes:
+        lsscdl_frames_per_identity: training frames per identity for LSSCDL, whose
+            dictionary has one atom per training frame (as in the original) and which
+            inverts K x K matrices in each of up to 100 iterations; 4 keeps a BIWI fold at
+            K = 128 and a quick fold at about 200, the order of the original's 316
+            (VIPeR's training pairs).
+        lsscdl_dim: dimensions each modality keeps before LSSCDL, whose own parameters
+            are the original demo's (:class:`methods.lsscdl.LsscdlParameters`).
+    """
+
+    lsscdl_frames_per_identity: int | None = 4
+    lsscdl_dim: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_ints(self, "lsscdl_dim")
+        _positive_ints(self, "lsscdl_frames_per_identity", optional=True)
 
 
 def depth_inputs(frames: PairedFrames) -> PairedFrames:
@@ -163,6 +193,19 @@ def cross_modal_rank1(rgb: np.ndarray, depth: np.ndarray, pids: np.ndarray) -> f
     hits = [pids[np.argmin(distances, axis=1)] == pids,
             pids[np.argmin(distances, axis=0)] == pids]
     return float(np.mean(hits))
+
+
+def feature_code(modality: str) -> str:
+    """The code digest of the functions that compute one modality's features."""
+    from features.eigen_depth_descriptor import eigen_depth_dimension
+    from features.eigen_depth_inputs import eigen_depth_of_crop
+    from features.hog_siltp import hog_siltp
+    from features.multiscale_retinex import map_chunks
+
+    if modality == "rgb":
+        return code_digest(hog_siltp, resize)
+    return code_digest(eigen_depth_of_crop, eigen_depth_dimension, map_chunks,
+                       unpack_depth_frame, pack_depth_frames, depth_inputs)
 
 
 class EigenDepthMethod(Matcher):
@@ -231,7 +274,7 @@ class EigenDepthMethod(Matcher):
     def _store(self, modality: str) -> FeatureStore:
         if modality not in self._stores:
             key: dict[str, Any] = {"extractor": "hog-siltp" if modality == "rgb" else
-                                   "eigen-depth", "version": FEATURE_VERSION,
+                                   "eigen-depth", "code": feature_code(modality),
                                    "modality": modality}
             if modality == "rgb":
                 key["feature_size"] = list(self.options.feature_size)
@@ -239,6 +282,8 @@ class EigenDepthMethod(Matcher):
                 key["grid"] = [self.options.n_col, self.options.n_row]
             path = self.context.artifact_dir("features", key, per_fold=False)
             self._stores[modality] = FeatureStore(path)
+            if self.context.forced_once(path):
+                self._stores[modality].clear()
         return self._stores[modality]
 
     def reduced_training_pairs(self, train: PairedFrames, cap: int | None, dim: int
@@ -279,6 +324,7 @@ class _Reduction:
 class EigenDepthCca(EigenDepthMethod):
     summary = "Eigen-depth (depth) and HOG/SLTP (RGB) linked by regularised CCA"
     settings = CROSS_MODAL
+    Options = CcaOptions
 
     def fit(self, train: PairedFrames, val: PairedFrames) -> EigenDepthCca:
         x, y = self.reduced_training_pairs(train, self.options.max_frames_per_identity,
@@ -308,6 +354,7 @@ class EigenDepthCca(EigenDepthMethod):
 
 @register("eigen-depth-lsscdl")
 class EigenDepthLsscdl(EigenDepthMethod):
+    Options = LsscdlOptions
     summary = "Eigen-depth (depth) and HOG/SLTP (RGB) linked by LSSCDL (exact to its code)"
     settings = CROSS_MODAL
 

@@ -120,6 +120,15 @@ class FeatureStore:
         self._scan()
         return len(self._index)
 
+    def clear(self) -> None:
+        """Remove every stored value (a forced recomputation)."""
+        for path in self.directory.glob(CHUNK_GLOB):
+            path.unlink(missing_ok=True)
+        self._index.clear()
+        self._scanned.clear()
+        if self._memory is not None:
+            self._memory.clear()
+
     def _holds(self, key: str) -> bool:
         return key in (self._index if self._memory is None else self._memory)
 

@@ -31,13 +31,11 @@ from features.depth import DEPTH_ENCODINGS, depth_to_image
 from methods.base import CROSS_MODAL, Matcher
 from methods.context import TaskContext
 from methods.feature_store import FeatureStore
+from methods.fingerprint import code_digest
 from methods.registry import register
 from methods.xqda import XQDA, mahalanobis_distance
 
 Extractor = Callable[..., np.ndarray]
-
-FEATURE_VERSION = 1
-"""Part of every feature cache key; bump it when an extractor's output changes."""
 
 
 def _load_lomo() -> Extractor:
@@ -52,17 +50,12 @@ def _load_whos() -> Extractor:
     return whos
 
 
-EXTRACTORS: dict[str, Callable[[], Extractor]] = {"lomo": _load_lomo, "whos": _load_whos}
-"""Extractor name -> loader of ``f(images (n, h, w, 3) uint8, **options) -> (n, d)``.
-
-Loaded at call time, so this module imports without the extractors and tests can
-substitute one.
-"""
 
 
 @dataclass(frozen=True)
 class HandcraftedOptions:
-    """Options of the handcrafted methods (profile section ``[options.handcrafted]``).
+    """Options every handcrafted method reads (profile section ``[options.handcrafted]``,
+    which offers the fields of all of them; each method takes those its class declares).
 
     Attributes:
         feature_size: (height, width) every crop is resized to before extraction; both
@@ -70,25 +63,10 @@ class HandcraftedOptions:
             ``cv2.INTER_AREA``, enlarging (either side smaller) ``cv2.INTER_LINEAR``.
         depth_encoding: how depth becomes a 3-channel image, one of
             :data:`features.depth.DEPTH_ENCODINGS`.
-        lam: XQDA's regulariser of the intra-personal covariance (the original 0.001).
-        max_frames_per_identity: at most this many training frames per identity and per
-            modality train XQDA, drawn at random (without replacement, independently for
-            RGB and depth) from a generator seeded with the task's seed; ``None`` uses all.
-            XQDA's cost grows with the cube of the sample count (after its QR reduction
-            LOMO's 26,960 dimensions become one per sample), so the default of 30 keeps
-            a BIWI fold (32 identities -> 1,920 samples) at about 15 s of one core for
-            LOMO and under 10 s for WHOS, whereas all ~19,000 frames would need a
-            19,000 x 19,000 SVD. How many frames trained the paper's XQDA is not stated;
-            the original MATLAB code is impractical on every frame, so it most likely
-            used a subset of frames per identity.
-        retinex: LOMO's multi-scale Retinex preprocessing (ignored by WHOS).
     """
 
     feature_size: tuple[int, int] = (128, 48)
     depth_encoding: str = "normalised"
-    lam: float = 0.001
-    max_frames_per_identity: int | None = 30
-    retinex: bool = True
 
     def __post_init__(self) -> None:
         size = self.feature_size
@@ -101,6 +79,47 @@ class HandcraftedOptions:
         if self.depth_encoding not in DEPTH_ENCODINGS:
             raise ConfigError(f"depth_encoding must be one of {DEPTH_ENCODINGS}, got "
                               f"{self.depth_encoding!r}")
+
+
+@dataclass(frozen=True)
+class LomoOptions(HandcraftedOptions):
+    """The LOMO rows' options.
+
+    Attributes:
+        retinex: LOMO's multi-scale Retinex preprocessing.
+    """
+
+    retinex: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.retinex, bool):
+            raise ConfigError(f"retinex must be true or false, got {self.retinex!r}")
+
+
+@dataclass(frozen=True)
+class XqdaOptions(HandcraftedOptions):
+    """The XQDA rows' options.
+
+    Attributes:
+        lam: XQDA's regulariser of the intra-personal covariance (the original 0.001).
+        max_frames_per_identity: at most this many training frames per identity and per
+            modality train XQDA, drawn at random (without replacement, independently for
+            RGB and depth) from a generator seeded with the task's seed; ``None`` uses all.
+            XQDA's cost grows with the cube of the sample count (after its QR reduction
+            LOMO's 26,960 dimensions become one per sample), so the default of 30 keeps
+            a BIWI fold (32 identities -> 1,920 samples) at about 15 s of one core for
+            LOMO and under 10 s for WHOS, whereas all ~19,000 frames would need a
+            19,000 x 19,000 SVD. How many frames trained the paper's XQDA is not stated;
+            the original MATLAB code is impractical on every frame, so it most likely
+            used a subset of frames per identity.
+    """
+
+    lam: float = 0.001
+    max_frames_per_identity: int | None = 30
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.lam, bool) or not isinstance(self.lam, (int, float)) \
                 or not np.isfinite(self.lam) or self.lam < 0:
             raise ConfigError(f"lam must be a number >= 0, got {self.lam!r}")
@@ -108,8 +127,11 @@ class HandcraftedOptions:
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise ConfigError(f"max_frames_per_identity must be a positive integer or None, "
                               f"got {cap!r}")
-        if not isinstance(self.retinex, bool):
-            raise ConfigError(f"retinex must be true or false, got {self.retinex!r}")
+
+
+@dataclass(frozen=True)
+class LomoXqdaOptions(LomoOptions, XqdaOptions):
+    """The LOMO + XQDA row's options."""
 
 
 def cap_frames(pids: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -133,6 +155,7 @@ class Handcrafted(Matcher):
     """
 
     extractor: ClassVar[str] = ""
+    load_extractor: ClassVar[Callable[[], Extractor]]
     metric: ClassVar[str] = "euclidean"
     settings = CROSS_MODAL
     option_group = "handcrafted"
@@ -140,7 +163,7 @@ class Handcrafted(Matcher):
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
         super().__init__(context, **options)
-        self.xqda = XQDA(lam=self.options.lam)
+        self.xqda = XQDA(lam=getattr(self.options, "lam", XqdaOptions.lam))
         self.training_rows: dict[str, np.ndarray] = {}
         self._stores: dict[str, FeatureStore] = {}
 
@@ -180,7 +203,7 @@ class Handcrafted(Matcher):
         if modality == "depth":
             images = depth_to_image(images, self.options.depth_encoding)
         resized = resize(np.asarray(images, dtype=np.uint8), self.options.feature_size)
-        extract = EXTRACTORS[self.extractor]()
+        extract = type(self).load_extractor()
         return np.asarray(extract(resized, **self._extractor_options()), dtype=np.float64)
 
     def _extractor_options(self) -> dict[str, Any]:
@@ -188,8 +211,10 @@ class Handcrafted(Matcher):
 
     def _store(self, modality: str) -> FeatureStore:
         if modality not in self._stores:
+            code = [type(self).load_extractor(), resize]
             key: dict[str, Any] = {
-                "extractor": self.extractor, "version": FEATURE_VERSION,
+                "extractor": self.extractor,
+                "code": code_digest(*code, *([depth_to_image] if modality == "depth" else [])),
                 "modality": modality, "feature_size": list(self.options.feature_size),
                 "options": self._extractor_options(),
             }
@@ -197,6 +222,8 @@ class Handcrafted(Matcher):
                 key["depth_encoding"] = self.options.depth_encoding
             path = self.context.artifact_dir("features", key, per_fold=False)
             self._stores[modality] = FeatureStore(path)
+            if self.context.forced_once(path):
+                self._stores[modality].clear()
         return self._stores[modality]
 
 
@@ -215,25 +242,33 @@ def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class WhosEuclidean(Handcrafted):
     summary = "WHOS features of RGB and depth images, Euclidean distance"
     extractor = "whos"
+    load_extractor = staticmethod(_load_whos)
     metric = "euclidean"
+    Options = HandcraftedOptions
 
 
 @register("whos-xqda")
 class WhosXqda(Handcrafted):
     summary = "WHOS features, XQDA metric learned between RGB and depth"
     extractor = "whos"
+    load_extractor = staticmethod(_load_whos)
     metric = "xqda"
+    Options = XqdaOptions
 
 
 @register("lomo-euclidean")
 class LomoEuclidean(Handcrafted):
     summary = "LOMO features of RGB and depth images, Euclidean distance"
     extractor = "lomo"
+    load_extractor = staticmethod(_load_lomo)
     metric = "euclidean"
+    Options = LomoOptions
 
 
 @register("lomo-xqda")
 class LomoXqda(Handcrafted):
     summary = "LOMO features, XQDA metric learned between RGB and depth"
     extractor = "lomo"
+    load_extractor = staticmethod(_load_lomo)
     metric = "xqda"
+    Options = LomoXqdaOptions

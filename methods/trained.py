@@ -39,7 +39,8 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def load_or_train(folder: Path, checkpoint: str, build: Build, train: Train, seed: int,
-                  device: str = "cpu", num_threads: int = 0) -> tuple[nn.Module, Path]:
+                  device: str = "cpu", num_threads: int = 0, force: bool = False
+                  ) -> tuple[nn.Module, Path]:
     """The network stored at ``folder / checkpoint``, or trained and stored there.
 
     Args:
@@ -53,13 +54,14 @@ def load_or_train(folder: Path, checkpoint: str, build: Build, train: Train, see
         seed: seeds torch's generators for ``build`` and ``train``.
         device: the device the generators are forked on.
         num_threads: torch CPU threads while training (0 = torch's default).
+        force: train even if the checkpoint exists (``run --force``), and replace it.
 
     Returns:
         The network (as ``build`` or ``train`` left it) and its checkpoint file.
     """
     path = Path(folder) / checkpoint
     with task_lock(Path(folder) / LOCK_NAME, wait=True):
-        if path.is_file():
+        if path.is_file() and not force:
             state, meta = load_checkpoint(path)
             network = build(meta)
             network.load_state_dict(state)

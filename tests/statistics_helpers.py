@@ -41,6 +41,7 @@ def simulated_records(skills: dict[str, float], dataset: str = "synthetic", n_id
                                     for k in ("rank1", "rank5", "rank10")}
                 results[setting]["mAP"] = float(np.nanmean(item.ap))
             records.append({"dataset": dataset, "method": method, "fold": fold,
+                            "task_hash": f"{method}-{fold}",
                             "results": results})
             outcomes[(dataset, method, fold)] = by_setting
     return records, outcomes

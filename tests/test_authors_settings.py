@@ -16,7 +16,7 @@ from methods.augment import IMAGENET_MEAN, IMAGENET_STD
 from methods.context import TaskContext
 from methods.deep import NetworkSpec, encoder_for, pipeline_for, train_config
 from methods.deep_data import SampleSet
-from methods.deep_options import DeepOptions
+from methods.deep_options import DeepOptions, SoftmaxOptions, TripletOptions, ZeroPaddingOptions
 from methods.distillation import DistillationOptions, DistillDepth2rgbSoftmax
 from methods.distillation_parts import StudentNetwork, frozen_modules
 from methods.engine import TrainConfig, TripletEngine
@@ -33,13 +33,13 @@ def test_a_triplet_epoch_is_each_identity_once():
     frames = toy_frames(identities=32, per_identity=10, size=(8, 4))
     samples = SampleSet.of(frames, ("rgb",))
     small = {"arch": "resnet10", "height": 8, "width": 4}
-    options = parsed(DeepOptions, network=small, triplet={"identity_epochs": True})
+    options = parsed(TripletOptions, network=small, triplet={"identity_epochs": True})
     config = train_config(NetworkSpec(("rgb",), "triplet"), options)
     network = build_network("resnet10", "triplet")
     engine = TripletEngine(network, samples, pipeline_for(NetworkSpec(("rgb",), "triplet"),
                                                           options, "cpu"), config, quiet=True)
     assert engine.iterations_per_epoch == 2
-    images = parsed(DeepOptions, network=small, triplet={"identity_epochs": False})
+    images = parsed(TripletOptions, network=small, triplet={"identity_epochs": False})
     engine = TripletEngine(network, samples, pipeline_for(NetworkSpec(("rgb",), "triplet"),
                                                           images, "cpu"),
                            train_config(NetworkSpec(("rgb",), "triplet"), images), quiet=True)
@@ -63,8 +63,8 @@ def test_authors_validation_schedule():
 
 
 def test_softmax_trunk_learns_at_the_full_rate_in_the_paper_profile():
-    options = parsed(DeepOptions, **resolved_options(load_profile("paper"),
-                                                     "resnet-rgb-softmax"))
+    options = parsed(SoftmaxOptions, **resolved_options(load_profile("paper"),
+                                                        "resnet-rgb-softmax"))
     config = train_config(NetworkSpec(("rgb",), "softmax"), options)
     assert options.network.pretrained == "imagenet"
     assert config.backbone_lr_mult == 1.0 and config.lr == 0.1
@@ -78,12 +78,13 @@ def _depth_batch(frames, rows):
 def test_zero_padding_puts_depth_in_channel_0_at_test_in_the_authors_layout():
     frames = toy_frames(identities=2, per_identity=2, size=(8, 4))
     depth = _depth_batch(frames, [0, 1])
-    authors = parsed(DeepOptions, reproduction={"zero_padding_eval": "authors"})
+    authors = parsed(ZeroPaddingOptions, reproduction={"zero_padding_eval": "authors"})
     trained = encoder_for(ZERO_PADDING, authors).encode(depth, "depth")
     tested = encoder_for(ZERO_PADDING, authors, evaluation=True).encode(depth, "depth")
     assert torch.all(trained[:, :2] == 0) and torch.any(trained[:, 2] > 0)
     assert torch.all(tested[:, 1:] == 0) and torch.equal(tested[:, 0], trained[:, 2])
-    corrected = encoder_for(ZERO_PADDING, DeepOptions(), evaluation=True).encode(depth, "depth")
+    corrected = encoder_for(ZERO_PADDING, ZeroPaddingOptions(), evaluation=True).encode(
+        depth, "depth")
     assert torch.equal(corrected, trained)
 
 
@@ -162,10 +163,12 @@ def test_paper_profile_resolves_to_the_authors_values_and_corrected_turns_bugs_o
     distill = parsed(DistillationOptions,
                      **resolved_options(paper, "distill-depth2rgb-softmax"))
     assert (distill.step2.dropout, distill.step2.augmentation.flip) == (0.5, True)
-    assert (distill.triplet.identity_epochs, distill.selection.eval_schedule) == (True,
+    triplet = parsed(TripletOptions, **resolved_options(paper, "resnet-depth-triplet"))
+    assert (triplet.triplet.identity_epochs, triplet.selection.eval_schedule) == (True,
                                                                                   "authors")
+    softmax = parsed(SoftmaxOptions, **resolved_options(paper, "resnet-depth-softmax"))
     assert (distill.network.depth_encoding, distill.numerics.amp,
-            distill.softmax.backbone_lr_mult) == ("stored", False, 1.0)
+            softmax.softmax.backbone_lr_mult) == ("stored", False, 1.0)
 
 
 

@@ -38,26 +38,33 @@ def test_rerun_leaves_every_file_byte_identical_and_quiet_says_where(finished):
     records, tables = snapshot(tmp / "out" / "records"), snapshot(tmp / "out" / "tables")
     again = rgbd(tmp, *RUN, "--quiet")
     assert again.code == 0 and again.err == ""
-    assert again.out.strip() == "tables: out/tables/smoke (13 files)"  # + pairwise, CMC
+    assert again.out.strip() == "tables: out/tables/smoke (13 files, none changed)"
     assert snapshot(tmp / "out" / "records") == records
     assert snapshot(tmp / "out" / "tables") == tables
     table = pd.read_csv(tmp / "out" / "tables" / "smoke" / "table3_synthetic.csv")
     assert table.columns[0] == "table" and "pixels-euclidean" in set(table.method)
 
 
-def test_other_settings_go_under_their_own_name(finished):
+def test_other_settings_rerun_what_they_change_beside_the_profiles_records(finished):
     tmp, _ = finished
     before = snapshot(tmp / "out" / "records" / "smoke")
     result = rgbd(tmp, *RUN, "--set", "options.pixels-euclidean.height=4")
     assert result.code == 0, result.err
-    assert snapshot(tmp / "out" / "records" / "smoke") == before
-    variants = [d.name for d in (tmp / "out" / "records").iterdir() if d.name != "smoke"]
+    after = snapshot(tmp / "out" / "records" / "smoke")
+    assert {k: after[k] for k in before} == before  # nothing replaced
+    added = sorted(set(after) - set(before))
+    assert [name.split("/")[1] for name in added if name.endswith(".json")] == [
+        "pixels-euclidean"] * 2  # the one method the setting reaches, both folds
+    assert not [d.name for d in (tmp / "out" / "records").iterdir() if d.name != "smoke"]
+    variants = [d.name for d in (tmp / "out" / "tables").iterdir() if d.name != "smoke"]
     assert len(variants) == 1 and variants[0].startswith("smoke+")
-    assert f"records and tables go under the name {variants[0]}" in result.err
+    assert f"tables go under the name {variants[0]}" in result.err
     info = json.loads((tmp / "out" / "tables" / variants[0] / "table3_synthetic.json")
                       .read_text())
     assert info["settings_changes"] == ["options.pixels-euclidean.height=4"]
     assert info["profile"] == variants[0]
+    speed = rgbd(tmp, *RUN, "--set", "options.deep.compute.num_threads=1", "--quiet")
+    assert speed.code == 0 and speed.out.strip().startswith("tables: out/tables/smoke (")
 
 
 def test_tables_find_the_profile_with_records_and_build_no_cache(finished):
@@ -99,13 +106,16 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
     profile = load_profile(str(toy_profile_file))
     paths = Paths(tmp_path / "out", tmp_path / "cache")
     store = paths.record_store(profile)
+    runner.open_dataset(profile, paths)
+    plan = plan_run(profile, cache_dir=paths.cache)
+    identity = {k: plan.task("pixels-euclidean", k).identity for k in (0, 1)}
     order, original = [], runner.run_task
     monkeypatch.setattr(runner, "run_task", lambda p, task, *a, **k: (
         order.append(task.fold), original(p, task, *a, **k))[1])
     holding, release = threading.Event(), threading.Event()
 
     def other_run():
-        with task_lock(store.lock_path("toy", "pixels-euclidean", 0), wait=True):
+        with task_lock(store.lock_path("toy", "pixels-euclidean", 0, identity[0]), wait=True):
             holding.set()
             release.wait(60)
 
@@ -116,7 +126,8 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
                               kwargs={"quiet": True})
     worker.start()
     deadline = time.monotonic() + 60
-    while store.read("toy", "pixels-euclidean", 1) is None and time.monotonic() < deadline:
+    while store.read("toy", "pixels-euclidean", 1, identity[1]) is None \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     assert order == [1]  # fold 0 was skipped while the other run held it
     release.set()

@@ -74,7 +74,8 @@ def test_options_are_checked(tmp_path) -> None:
 def test_fit_embed_and_reuse_without_retraining(tmp_path, split, monkeypatch) -> None:
     train, val = split
     name = "resnet-depth-triplet"
-    matcher = get_method(name)(context(tmp_path, method=name), **TINY).fit(train, val)
+    matcher = get_method(name).from_offered(context(tmp_path, method=name), **TINY).fit(
+        train, val)
     embedding = matcher.embed(val.depth, "depth")
     assert embedding.shape == (len(val), 128) and embedding.dtype == np.float32
     assert matcher.checkpoint.is_file()
@@ -85,14 +86,16 @@ def test_fit_embed_and_reuse_without_retraining(tmp_path, split, monkeypatch) ->
         raise AssertionError("trained again")
 
     monkeypatch.setattr(deep.TripletEngine, "fit", no_training)
-    again = get_method(name)(context(tmp_path, method=name), **TINY).fit(train, val)
+    again = get_method(name).from_offered(context(tmp_path, method=name), **TINY).fit(
+        train, val)
     assert again.checkpoint == matcher.checkpoint
     assert np.allclose(again.embed(val.depth, "depth"), embedding, atol=1e-5)
     distillation = context(tmp_path, method="some-distillation")
     network, path = deep.train_or_load_step1("depth", "triplet", TINY, train, val,
                                              distillation)
     assert path == matcher.checkpoint and not network.training
-    other = get_method(name)(context(tmp_path, method=name), **tiny(triplet={"k": 3}))
+    other = get_method(name).from_offered(context(tmp_path, method=name),
+                                          **tiny(triplet={"k": 3}))
     with pytest.raises(AssertionError, match="trained again"):
         other.fit(train, val)
 
@@ -101,9 +104,9 @@ def test_cross_modal_networks_are_deterministic(tmp_path, split) -> None:
     train, val = split
     runs = []
     for i in range(2):
-        matcher = get_method("zero-padding")(context(tmp_path / str(i), seed=7),
-                                             **tiny(network={"zero_padding_channels": 2})
-                                             ).fit(train, val)
+        matcher = get_method("zero-padding").from_offered(
+            context(tmp_path / str(i), seed=7), **tiny(network={"zero_padding_channels": 2})
+        ).fit(train, val)
         runs.append((matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")))
     assert runs[0][0].shape == runs[0][1].shape == (len(val), 128)
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
@@ -112,9 +115,8 @@ def test_cross_modal_networks_are_deterministic(tmp_path, split) -> None:
 
 def test_one_stream_with_colormap_depth(tmp_path, split) -> None:
     train, val = split
-    matcher = get_method("one-stream")(context(tmp_path),
-                                       **tiny(network={"depth_encoding": "colormap"})
-                                       ).fit(train, val)
+    matcher = get_method("one-stream").from_offered(
+        context(tmp_path), **tiny(network={"depth_encoding": "colormap"})).fit(train, val)
     rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
     assert rgb.shape == depth.shape == (len(val), 128)
     assert np.isfinite(rgb).all() and np.isfinite(depth).all()
@@ -127,8 +129,8 @@ def keys_of_every_network(tmp_path, **changed: dict) -> dict[str, dict]:
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
     names = ["resnet-rgb-softmax", "resnet-depth-softmax", "zero-padding", "one-stream",
              "resnet-rgb-triplet", "resnet-depth-triplet"]
-    return {name: get_method(name)(context, **tiny(**changed)).artifact_key(train, val, 0)
-            for name in names}
+    return {name: get_method(name).from_offered(context, **tiny(**changed)).training_key(
+        train, val) for name in names}
 
 
 def test_a_network_key_holds_only_the_recipe_it_trains_with(tmp_path) -> None:

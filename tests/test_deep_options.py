@@ -9,10 +9,16 @@ from conftest import parsed
 
 from benchmark.config import load_profile
 from benchmark.errors import ConfigError
-from benchmark.options import build_options
+from benchmark.options import build_options, declared_fields
 from benchmark.planner import resolved_options
 from methods.deep import softmax_recipe, triplet_recipe
-from methods.deep_options import RENAMED, DeepOptions, engine_fields, key_of
+from methods.deep_options import (
+    RENAMED,
+    SoftmaxOptions,
+    TripletOptions,
+    ZeroPaddingOptions,
+    engine_fields,
+)
 from methods.distillation import STEP2_RENAMED, DistillationOptions
 from methods.engine import TrainConfig
 
@@ -30,10 +36,12 @@ def field_paths(options_class: type, prefix: str = "") -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("renamed, group, options_class", [
-    (RENAMED, "deep", DeepOptions), (STEP2_RENAMED, "distillation", DistillationOptions)])
-def test_every_old_key_names_a_field_that_exists(renamed, group, options_class):
-    paths = field_paths(options_class)
+@pytest.mark.parametrize("renamed, group, options_classes", [
+    (RENAMED, "deep", (SoftmaxOptions, TripletOptions, ZeroPaddingOptions)),
+    (STEP2_RENAMED, "distillation", (DistillationOptions,))])
+def test_every_old_key_names_a_field_that_exists(renamed, group, options_classes):
+    paths = set().union(*map(field_paths, options_classes))
+    options_class = options_classes[0]
     for old, place in renamed.items():
         target = place.split()[0]
         assert target.startswith(f"{group}."), old
@@ -43,18 +51,19 @@ def test_every_old_key_names_a_field_that_exists(renamed, group, options_class):
 
 
 def test_recipes_reach_the_engine_under_their_own_names():
-    options = parsed(DeepOptions, network={"pretrained": "/weights.pth"},
-                     selection={"epochs": 7, "eval_every": 3, "patience": 2},
-                     augmentation={"crop": "pad-crop", "erasing": 0.25},
+    shared = {"network": {"pretrained": "/weights.pth"},
+              "selection": {"epochs": 7, "eval_every": 3, "patience": 2},
+              "augmentation": {"crop": "pad-crop", "erasing": 0.25},
+              "numerics": {"amp": True}}
+    options = parsed(SoftmaxOptions, **shared,
                      softmax={"lr": 0.05, "batch_size": 8, "lr_step": 5,
-                              "backbone_lr_mult": 0.3, "weight_decay": 1e-3},
-                     triplet={"lr": 3e-4, "p": 5, "k": 3, "identity_epochs": False},
-                     numerics={"amp": True})
+                              "backbone_lr_mult": 0.3, "weight_decay": 1e-3})
     softmax = softmax_recipe(options)
     assert (softmax.optimizer, softmax.sampler, softmax.lr, softmax.batch_size,
             softmax.lr_step, softmax.backbone_lr_mult, softmax.weight_decay) == (
         "sgd", "random", 0.05, 8, 5, 0.3, 1e-3)
-    triplet = triplet_recipe(options)
+    triplet = triplet_recipe(parsed(TripletOptions, **shared, triplet={
+        "lr": 3e-4, "p": 5, "k": 3, "identity_epochs": False}))
     assert (triplet.optimizer, triplet.sampler, triplet.lr, triplet.p, triplet.k,
             triplet.lr_step, triplet.identity_epochs, triplet.weight_decay) == (
         "adam", "identity", 3e-4, 5, 3, 0, False, 5e-4)
@@ -88,12 +97,17 @@ def test_a_recipe_field_that_reaches_nothing_is_an_error():
     assert TrainConfig(**engine_fields(Fixed(lr=0.2))).lr == 0.2
 
 
-def test_key_of_holds_the_named_sections_less_unread_fields():
-    options = DeepOptions()
-    key = key_of(options, ("network", "softmax"), ("network.zero_padding_channels",))
-    assert set(key) == {"network", "softmax"}
-    assert "zero_padding_channels" not in key["network"]
-    assert key["softmax"] == dataclasses.asdict(options.softmax)
+def test_each_method_holds_exactly_the_sections_it_reads():
+    softmax, triplet, zero_padding = (set(declared_fields(c)) for c in (
+        SoftmaxOptions, TripletOptions, ZeroPaddingOptions))
+    assert "softmax" in softmax and "triplet" not in softmax
+    assert "triplet" in triplet and "softmax" not in triplet
+    assert "zero_padding_channels" in declared_fields(ZeroPaddingOptions)["network"]
+    assert "zero_padding_channels" not in declared_fields(SoftmaxOptions)["network"]
+    assert "zero_padding_eval" not in declared_fields(SoftmaxOptions)["reproduction"]
+    distillation = declared_fields(DistillationOptions)
+    assert not {"softmax", "triplet", "augmentation", "selection"} & set(distillation)
+    assert zero_padding == softmax
 
 
 def flat_layout(options: dict) -> dict:
@@ -112,9 +126,10 @@ def flat_layout(options: dict) -> dict:
                 rest[prefix + key] = value
 
     walk(options, "")
-    flat["triplet_epoch"] = "identities" if flat.pop("triplet_epoch") else "images"
-    flat["weight_decay"] = rest.pop("triplet.weight_decay")
-    assert options["softmax"]["weight_decay"] == flat["weight_decay"]
+    if "triplet_epoch" in flat:
+        flat["triplet_epoch"] = "identities" if flat["triplet_epoch"] else "images"
+    if "triplet.weight_decay" in rest:
+        flat["weight_decay"] = rest.pop("triplet.weight_decay")
     return flat, rest
 
 
@@ -125,9 +140,15 @@ def test_paper_profile_resolves_to_the_settings_it_had_in_the_flat_layout():
                         .read_text())
     paper = load_profile("paper")
     for method, flat_before in before.items():
-        flat, new_only = flat_layout(resolved_options(paper, method))
-        assert flat == flat_before, method
+        options = resolved_options(paper, method)
+        flat, new_only = flat_layout(options)
+        # each method now holds only what it reads: the rest of the flat layout is gone
+        assert flat and flat == {k: v for k, v in flat_before.items() if k in flat}, method
+        unread = set(flat_before) - set(flat)
+        assert ("softmax_lr" in unread) == ("softmax" not in options), method
+        assert ("triplet_lr" in unread) == ("triplet" not in options), method
+        assert ("zero_padding_channels" in unread) == (method != "zero-padding"), method
         # constants of the flat layout's code, now fields: SGD momentum, G's erasing
-        assert new_only == ({"softmax.momentum": 0.9, "step2.augmentation.erasing": 0.0}
-                            if "step2" in resolved_options(paper, method)
-                            else {"softmax.momentum": 0.9}), method
+        assert new_only == ({"step2.augmentation.erasing": 0.0} if "step2" in options
+                            else {"softmax.momentum": 0.9} if "softmax" in options
+                            else {}), method

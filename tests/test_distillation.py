@@ -119,7 +119,7 @@ def test_options_are_checked(tmp_path) -> None:
         context(tmp_path), network={"arch": "resnet18"},
         step2={"freeze_from": "layer3", "lr": 0.5})
     assert (ablation.options.step2.freeze_from, ablation.options.step2.lr) == ("layer1", 0.5)
-    assert ablation.options.deep() == DeepOptions(NetworkOptions(arch="resnet18"))
+    assert ablation.options.network == NetworkOptions(arch="resnet18")
 
 
 def test_freeze_points() -> None:
@@ -228,7 +228,7 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
         raise AssertionError("trained again")
 
     monkeypatch.setattr(deep.SoftmaxEngine, "fit", no_training)
-    matcher = get_method("distill-depth2rgb-softmax")(ctx, **TINY).fit(train, val)
+    matcher = get_method("distill-depth2rgb-softmax").from_offered(ctx, **TINY).fit(train, val)
     assert matcher.teacher_checkpoint == step1_path and matcher.checkpoint.is_file()
     step1_state, _ = load_checkpoint(step1_path)
     assert all(torch.equal(v, step1_state[k]) for k, v in matcher.teacher.state_dict().items())
@@ -236,14 +236,16 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     assert rgb.shape == depth.shape == (len(val), 128)
 
     monkeypatch.setattr(distillation.DistillationEngine, "fit", no_training)
-    again = get_method("distill-depth2rgb-softmax")(ctx, **TINY).fit(train, val)
+    again = get_method("distill-depth2rgb-softmax").from_offered(ctx, **TINY).fit(train, val)
     assert again.checkpoint == matcher.checkpoint
     assert np.allclose(again.embed(val.rgb, "rgb"), rgb, atol=1e-5)
-    same = get_method("distill-depth2rgb-softmax-freeze-layer3")(ctx, **TINY).fit(train, val)
-    assert same.checkpoint == matcher.checkpoint
+    for other in ("distill-depth2rgb-softmax-freeze-layer3",  # another task: its own G
+                  "distill-depth2rgb-softmax-bn-fixed"):
+        with pytest.raises(AssertionError, match="trained again"):
+            get_method(other).from_offered(ctx, **TINY).fit(train, val)
     with pytest.raises(AssertionError, match="trained again"):
         bn_fixed = {**TINY, "step2": {**TINY["step2"], "frozen_bn": "fixed"}}
-        get_method("distill-depth2rgb-softmax")(ctx, **bn_fixed).fit(
+        get_method("distill-depth2rgb-softmax").from_offered(ctx, **bn_fixed).fit(
             train, val)
 
 
@@ -251,11 +253,14 @@ def test_f_is_the_step1_task_as_the_plan_resolved_it(tmp_path) -> None:
     ctx = context(tmp_path)
     own = {**STEP1, "selection": {"epochs": 2, "eval_every": 1}}  # [options.resnet-...]
     ctx.inputs = {"resnet-depth-softmax": TaskInput("resnet-depth-softmax", 0, own, 1234)}
-    step1 = get_method("distill-depth2rgb-softmax")(ctx, **TINY).step1()
+    step1 = get_method("distill-depth2rgb-softmax").from_offered(ctx, **TINY).step1()
     assert (step1.name, step1.context.seed, step1.options.selection.epochs) == (
         "resnet-depth-softmax", 1234, 2)
-    outside_a_run = get_method("distill-depth2rgb-softmax")(context(tmp_path), **TINY).step1()
-    assert outside_a_run.options.selection.epochs == 1
+    # outside a run: F's defaults with the fields the distillation's options share
+    outside_a_run = get_method("distill-depth2rgb-softmax").from_offered(
+        context(tmp_path), **TINY).step1()
+    assert outside_a_run.options.selection.epochs == 100
+    assert outside_a_run.options.network == step1.options.network
     assert outside_a_run.context.seed == derive_seed(3, "resnet-depth-softmax", 0)
 
 

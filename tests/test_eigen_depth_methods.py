@@ -162,8 +162,8 @@ def _context(tmp_path: Path) -> TaskContext:
 @pytest.mark.parametrize("name", ["eigen-depth-euclidean", "eigen-depth-cca",
                                   "eigen-depth-lsscdl"])
 def test_matchers_embed_frames(name, tmp_path, synthetic):
-    matcher = get_method(name)(_context(tmp_path), cca_dims=[2, 4], cca_ridges=[0.1],
-                               pca_dim=8, lsscdl_dim=4)
+    matcher = get_method(name).from_offered(_context(tmp_path), cca_dims=[2, 4],
+                                            cca_ridges=[0.1], pca_dim=8, lsscdl_dim=4)
     train, val = synthetic.select(np.arange(8)), synthetic.select(np.arange(8, 12))
     matcher.fit(train, val)
     test = synthetic.select(np.arange(12, 16))

@@ -23,7 +23,7 @@ def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path):
                      "slurm")
     assert [r["results"] for r in remote] == [r["results"] for r in local]
     assert (tmp_path / "remote" / "records" / "smoke" / "synthetic" / "pixels-euclidean"
-            / "fold1.json").is_file()
+            / f"fold1-{remote[1]['task_hash']}.json").is_file()
     profile.cluster["backend"] = "debug"
     again = execute(plan_run(profile), Paths(tmp_path / "remote", tmp_path / "cache"),
                     "slurm")

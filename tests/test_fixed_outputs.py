@@ -12,10 +12,10 @@ from conftest import parsed
 from test_deep_methods import TINY, blob_frames
 
 from benchmark.errors import ConfigError
-from benchmark.options import merge_tables
+from benchmark.options import merge_tables, take_declared
 from methods.backbone import ENTRY_POINTS
 from methods.backbones import build_backbone
-from methods.context import TaskContext
+from methods.context import TaskContext, TaskInput
 from methods.deep import NetworkSpec, fixed_stage_store, network_pipeline, pipeline_for
 from methods.deep_data import InputEncoder, Pipeline, embed_images
 from methods.distillation import DistillationOptions
@@ -178,8 +178,7 @@ def test_cache_needs_fixed_stages_and_no_random_crops(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="crop"):
         cls(context, compute=cached, network={"train_from": "layer3"})
     with pytest.raises(ConfigError, match="crop"):
-        parsed(DistillationOptions, compute=cached, network={"train_from": "head"},
-               augmentation={"crop": "none"})
+        parsed(DistillationOptions, compute=cached, network={"train_from": "head"})
 
 
 @pytest.mark.parametrize("entry", ["layer3", "head"])
@@ -195,7 +194,7 @@ def test_training_from_the_store_gives_the_same_network(tmp_path: Path, entry: s
     for cached in (False, True):
         contexts[cached] = TaskContext(artifact_root=tmp_path / str(cached),
                                        dataset_key="blobs", quiet=True)
-        methods[cached] = get_method("one-stream")(
+        methods[cached] = get_method("one-stream").from_offered(
             contexts[cached],
             **merge_tables(options, {"compute": {"cache_fixed_stages": cached}}))
         networks[cached], _ = methods[cached].train_or_load(train, val)
@@ -254,9 +253,11 @@ def test_distillation_from_the_store_gives_the_same_student(tmp_path: Path,
     for cached in (False, True):
         context = TaskContext(artifact_root=tmp_path / str(cached), dataset_key="blobs",
                               quiet=True)
-        cls = get_method("distill-depth2rgb-softmax")
-        matchers[cached] = cls(context, **merge_tables(
-            options, {"compute": {"cache_fixed_stages": cached}})).fit(train, val)
+        cls, step1 = get_method("distill-depth2rgb-softmax"), "resnet-depth-softmax"
+        given = merge_tables(options, {"compute": {"cache_fixed_stages": cached}})
+        context.inputs = {step1: TaskInput(step1, 0, take_declared(
+            get_method(step1).Options, given), context.seed_of(step1))}
+        matchers[cached] = cls.from_offered(context, **given).fit(train, val)
     assert not chunks_in(tmp_path / "False") and chunks_in(tmp_path / "True")
     assert not hasattr(matchers[True].student, "entry")
     learnt = matchers[True].student.head.feat.weight

@@ -32,8 +32,9 @@ class CountingExtractor:
 @pytest.fixture
 def extractor(monkeypatch):
     fake = CountingExtractor()
-    for name in ("lomo", "whos"):
-        monkeypatch.setitem(handcrafted.EXTRACTORS, name, lambda: fake)
+    for cls in (handcrafted.WhosEuclidean, handcrafted.WhosXqda, handcrafted.LomoEuclidean,
+                handcrafted.LomoXqda):
+        monkeypatch.setattr(cls, "load_extractor", staticmethod(lambda: fake))
     return fake
 
 

@@ -24,6 +24,7 @@ from methods import engine as engine_module
 from methods.augment import Augmentation, rect_crop_boxes
 from methods.deep import DeepOptions, NetworkSpec, pipeline_for, train_config
 from methods.deep_data import InputEncoder, SampleSet
+from methods.deep_options import SoftmaxOptions, TripletOptions
 from methods.distillation import DistillationOptions
 from methods.distillation_parts import DistillationEngine
 from methods.engine import SoftmaxEngine, float32_precision
@@ -44,7 +45,7 @@ def paper_configs(profile_name: str):
     for method in profile.run.methods:
         cls = get_method(method)
         if cls.option_group == "deep":
-            options = parsed(DeepOptions, **resolved_options(profile, method))
+            options = parsed(cls.Options, **resolved_options(profile, method))
             yield method, options, train_config(cls.spec, options)
         elif isinstance(cls.option_group, tuple):
             options = parsed(DistillationOptions, **resolved_options(profile, method))
@@ -125,7 +126,7 @@ def test_tf32_is_off_inside_a_block_and_restored_after(tf32_switches):
 def test_training_and_validation_run_with_tf32_off_and_restore_it(tf32_switches):
     set_switches(True)
     frames = toy_frames(identities=3, per_identity=4, size=(16, 8))
-    options = parsed(DeepOptions, network=SMALL, selection={"epochs": 2, "eval_every": 1},
+    options = parsed(SoftmaxOptions, network=SMALL, selection={"epochs": 2, "eval_every": 1},
                      softmax={"batch_size": 4}, augmentation={"crop": "none"})
     spec = NetworkSpec(("rgb",), "softmax")
     during = []
@@ -166,8 +167,9 @@ def test_keeping_the_last_partial_batch_makes_each_epoch_one_pass():
 def test_paper_batches_are_the_authors_published_commands():
     # aR:30/34: -batch-size 64 for step I; aR:52: --batch-size 16 for step II.
     profile = load_profile("paper")
-    deep = parsed(DeepOptions, **resolved_options(profile, "resnet-rgb-softmax"))
-    assert deep.softmax.batch_size == 64 and deep.triplet.p * deep.triplet.k == 64
+    deep = parsed(SoftmaxOptions, **resolved_options(profile, "resnet-rgb-softmax"))
+    triplet = parsed(TripletOptions, **resolved_options(profile, "resnet-rgb-triplet"))
+    assert deep.softmax.batch_size == 64 and triplet.triplet.p * triplet.triplet.k == 64
     step2 = parsed(DistillationOptions,
                    **resolved_options(profile, "distill-depth2rgb-softmax"))
     config = step2.train_config()

@@ -11,7 +11,7 @@ import benchmark.config as config
 from benchmark.cli import main
 from benchmark.config import load_profile
 from benchmark.planner import plan_run, resolved_options
-from benchmark.runner import Paths, run_profile
+from benchmark.runner import Paths, open_dataset, run_profile
 from methods.base import Matcher
 from methods.context import derive_seed
 from methods.pixels import PixelsEuclidean
@@ -112,7 +112,20 @@ def test_identity_follows_what_a_task_reads_only(toy_profile_file, pinned_method
     assert identity("options.one-stream.selection.epochs=1") == same  # read by another method
     assert identity("options.pixels-euclidean.height=4") != same
     assert identity("run.trials=4") != same
-    assert identity("dataset.identities=10") != same
+
+
+def test_data_digest_follows_the_crops_and_the_fold(tmp_path, toy_profile_file):
+    def data(*overrides):
+        profile = toy(toy_profile_file, *overrides)
+        open_dataset(profile, Paths(tmp_path / "o", tmp_path / "c"))
+        plan = plan_run(profile, cache_dir=tmp_path / "c")
+        return [plan.task("pixels-euclidean", k).provenance.data for k in (0, 1)]
+
+    same = data()
+    assert None not in same and same[0] != same[1] and data() == same
+    assert data("dataset.identities=10") != same
+    unknown = plan_run(toy(toy_profile_file)).task("pixels-euclidean", 0).provenance
+    assert unknown.data is None
 
 
 def test_runner_gives_a_method_its_plan_seed_options_and_inputs(tmp_path, toy_profile_file,
@@ -120,7 +133,7 @@ def test_runner_gives_a_method_its_plan_seed_options_and_inputs(tmp_path, toy_pr
     plan = plan_run(toy(toy_profile_file, f'run.methods=["{pinned_method}"]', "run.folds=1"))
     run_profile(plan, Paths(tmp_path / "o", tmp_path / "c"), quiet=True)
     (seed, inputs, options), = PinnedNested.seen
-    task = plan.task(pinned_method, 0)
+    task = plan.with_data(tmp_path / "c").task(pinned_method, 0)
     assert seed == task.seed and options == task.options
     assert inputs == {"pixels-euclidean": task.needs[0].as_input()}
 
@@ -155,12 +168,16 @@ def test_dry_run_json_shows_the_options_a_task_runs_with(tmp_path, toy_profile_f
     assert main([*argv, "--dry-run", "--json"]) == 0
     after = json.loads(capsys.readouterr().out)
     records = sorted((tmp_path / "o" / "records").rglob("fold*.json"))
-    for task, path in zip(planned["tasks"], records, strict=True):
+    for task, known, path in zip(planned["tasks"], after["tasks"], records, strict=True):
         record = json.loads(path.read_text())
         assert task["options"] == record["method_config"] == {"height": 16, "width": 4}
         assert task["seed"] == record["seeds"]["method"]
-        assert task["identity"] == record["task_hash"]
-        assert planned["profile"] == record["profile"] != "toy"  # a variant's name
+        # before the crops exist the data digest is unknown; the rest is the record's
+        assert task["provenance"]["data"] is None
+        assert task["provenance"]["static_key"] == record["identity"]["static_key"]
+        assert known["identity"] == record["task_hash"] == record["identity"]["identity"]
+        assert set(known["provenance"]) >= {"options", "code", "needs", "data", "seed"}
+        assert record["profile"] == "toy" != planned["variant"]  # the variant's tables
     assert [t["record_current"] for t in after["tasks"]] == [True, True]
 
 

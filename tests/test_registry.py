@@ -9,7 +9,7 @@ import pytest
 from benchmark.config import load_profile
 from benchmark.distance import euclidean_distance
 from benchmark.errors import ConfigError
-from benchmark.planner import plan_run
+from benchmark.planner import plan_run, resolved_options
 from benchmark.runner import Paths, run_profile
 from methods import registry
 from methods.base import Matcher
@@ -109,5 +109,4 @@ def test_every_method_of_the_builtin_profiles_is_registered(profile):
             if needed in order:
                 assert order.index(needed) < order.index(task.method)
     for name in loaded.run.methods:  # every option section is accepted by its method
-        cls = get_method(name)
-        cls(**loaded.method_options(name, cls.option_group))
+        get_method(name)(**resolved_options(loaded, name))

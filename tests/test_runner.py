@@ -9,6 +9,7 @@ from benchmark.cli import main
 from benchmark.config import load_profile
 from benchmark.errors import ConfigError
 from benchmark.planner import plan_run
+from benchmark.records import load_record
 from benchmark.runner import Paths, run_profile
 from methods.pixels import PixelsEuclidean
 
@@ -53,14 +54,15 @@ def test_rerun_resumes_after_interruption(tmp_path, toy_profile_file, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         run(profile, paths(tmp_path))
     store = paths(tmp_path).record_store(profile)
-    first = store.read("toy", "pixels-euclidean", 0)
-    assert first is not None and store.read("toy", "pixels-euclidean", 1) is None
+    written = store.all_of("toy", "pixels-euclidean", 0)
+    assert len(written) == 1 and not store.all_of("toy", "pixels-euclidean", 1)
+    first = load_record(written[0])
     assert not list((tmp_path / "out").rglob("*.tmp"))
     monkeypatch.setattr(PixelsEuclidean, "fit", original)
     calls.clear()
     records = run(profile, paths(tmp_path))
     assert records[0] == first  # fold 0 was not recomputed
-    assert store.read("toy", "pixels-euclidean", 1) is not None
+    assert store.read("toy", "pixels-euclidean", 1, records[1]["task_hash"]) is not None
 
 
 def test_same_profile_gives_same_numbers(tmp_path, toy_profile_file):
@@ -98,11 +100,11 @@ def test_cli_run_then_tables_and_resume(tmp_path, toy_profile_file, capsys):
     assert main(argv) == 0
     tables = tmp_path / "out" / "tables" / "toy"
     assert (tables / "table3_toy.csv").is_file() and (tables / "table3_toy.tex").is_file()
-    mtime = (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
-             / "fold0.json").stat().st_mtime_ns
+    record, = (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
+               ).glob("fold0-*.json")
+    mtime = record.stat().st_mtime_ns
     assert main(argv) == 0
-    assert (tmp_path / "out" / "records" / "toy" / "toy" / "pixels-euclidean"
-            / "fold0.json").stat().st_mtime_ns == mtime
+    assert record.stat().st_mtime_ns == mtime
     assert main(["tables", "--profile", str(toy_profile_file), "--output",
                  str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
                  "--format", "markdown", "--quiet"]) == 0
@@ -143,7 +145,7 @@ def test_dry_run_tells_current_records_from_stale_ones(tmp_path, toy_profile_fil
                                                                      "trials = 4"))
     assert main(["run", "--profile", str(toy_profile_file), "--folds", "1", "--dry-run",
                  *out]) == 0
-    assert "fold 0 (record made with other settings: reruns) [local]" in \
+    assert "fold 0 (record made with other evaluation: reruns) [local]" in \
         capsys.readouterr().out
 
 

@@ -76,7 +76,7 @@ def test_changed_outcomes_file_is_not_trusted(tmp_path):
     records, outcomes = simulated_records({"one-stream": 1.0})
     store = RecordStore(tmp_path, "quick")
     store.write(records[0], outcomes[("synthetic", "one-stream", 0)])
-    side = tmp_path / "quick" / "synthetic" / "one-stream" / "fold0.outcomes.npz"
+    side, = (tmp_path / "quick" / "synthetic" / "one-stream").glob("fold0-*.outcomes.npz")
     read, _ = store.outcomes(store.all_records()[0])
     assert read == outcomes[("synthetic", "one-stream", 0)]
     side.write_bytes(side.read_bytes()[:-1] + b"x")
@@ -92,7 +92,7 @@ def test_compare_by_hand_three_identities(tmp_path):
     for method, item in (("lomo-xqda", a), ("one-stream", b)):
         scores = {"rank1": 0.5, "rank5": 1.0, "rank10": 1.0, "mAP": 0.5}  # not read here
         store.write({"dataset": "synthetic", "method": method, "fold": 0,
-                     "results": {"rgb->depth": scores}}, {"rgb->depth": item})
+                     "task_hash": method, "results": {"rgb->depth": scores}}, {"rgb->depth": item})
     table = compare_methods(store, "lomo-xqda", "one-stream", None, FAST)
     rank1 = table[table.metric == "rank1"].iloc[0]
     # rank-1: A 3/4, B 1/4; identity contributions d = (1/4, 1/4, 0); of the 8 sign

@@ -105,7 +105,8 @@ def test_tables_name_the_runs_behind_their_numbers(tmp_path):
     assert info["runs"] == {"records": 2, "commits": ["c1", "c2"],
                             "first_date": "2026-01-01", "last_date": "2026-01-02",
                             "trials": [10], "protocols": ["paper"], "seeds": [0],
-                            "settings": [], "mixed_settings": False}
+                            "crops": [], "machines": ["unknown machine"],
+                            "mixed": "by different code (commits c1, c2)"}
 
 
 def test_csv_is_plain_and_provenance_is_in_the_side_file(tmp_path):

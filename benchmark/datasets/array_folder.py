@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import atomic_directory
+from benchmark.atomic import atomic_directory, write_json_atomic
 from benchmark.errors import DatasetError
 
 PIXELS = ("rgb", "depth", "masks")  # memory-mapped: the large ones
+DIGEST_FILE = "digest.json"
 
 
 def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -38,3 +41,27 @@ def load_arrays(folder: Path, names: tuple[str, ...], what: str,
         raise DatasetError(f"the {what} {folder} is unreadable ({error}); delete that "
                            f"folder and run again to rebuild it") from error
     return {k: (v if k in PIXELS else np.asarray(v)) for k, v in arrays.items()}
+
+
+def folder_digest(folder: Path) -> str:
+    """A SHA-256 of the folder's arrays (each ``.npy`` file's name and bytes): the
+    fingerprint of the data a run computes on. Computed once and kept beside them in
+    ``digest.json``, so a later run reads 64 characters, not the crops."""
+    folder = Path(folder)
+    stored = folder / DIGEST_FILE
+    try:
+        return str(json.loads(stored.read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.npy")):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    value = digest.hexdigest()
+    try:
+        write_json_atomic(stored, {"sha256": value})
+    except OSError:  # a read-only cache: the digest is recomputed next time
+        pass
+    return value

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.datasets.array_folder import load_arrays, save_arrays
+from benchmark.datasets.array_folder import folder_digest, load_arrays, save_arrays
 from benchmark.datasets.frames import GEOMETRY, PairedFrames
 from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
@@ -122,6 +122,13 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
         save_arrays(folder, {field: getattr(frames, field) for field in (*_CACHE_FIELDS, *GEOMETRY)
                              if getattr(frames, field) is not None})
     return cached_frames(dataset, size, cache_dir)
+
+
+def crops_digest(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> str | None:
+    """The fingerprint of the data set's cached crops at ``size`` (see
+    :func:`~benchmark.datasets.array_folder.folder_digest`); ``None`` when none were built."""
+    folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
+    return folder_digest(folder) if folder.is_dir() else None
 
 
 def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path

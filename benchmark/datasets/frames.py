@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -81,3 +82,11 @@ class PairedFrames:
     def of_identities(self, pids: np.ndarray) -> PairedFrames:
         """The rows whose identity is in ``pids``."""
         return self.select(np.isin(self.pids, np.asarray(pids)))
+
+
+def frames_fingerprint(frames: PairedFrames) -> str:
+    """A short hash of which frames (identity, sequence, time step) a set holds."""
+    digest = hashlib.sha256()
+    for array in (frames.pids, frames.sequences, frames.frames):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]

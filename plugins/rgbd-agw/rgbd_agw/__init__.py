@@ -32,9 +32,19 @@ class AGWRecipe:
 
 
 @dataclass(frozen=True)
+class AGWSelection:
+    """``[options.deep.selection]`` as AGW reads it: the recipe's ``epochs`` count."""
+
+    eval_every: int = 10
+    eval_schedule: str = "authors"
+    patience: int = 0
+
+
+@dataclass(frozen=True)
 class AGWOptions(api.DeepOptions):
     """``[options.deep]`` plus ``[options.agw]``'s ``recipe`` section."""
 
+    selection: AGWSelection = field(default_factory=AGWSelection)
     recipe: AGWRecipe = field(default_factory=AGWRecipe)
 
 
@@ -126,8 +136,6 @@ class AGW(api.DeepMethod):
     Options = AGWOptions
     spec = api.NetworkSpec(("rgb", "depth"), "agw")
     engine = AGWEngine
-    key_sections = (*api.SHARED_SECTIONS, "recipe")
-    unread_options = ("selection.epochs",)
 
     def build_network(self, num_classes: int, pretrained: str) -> api.ReidNetwork:
         network, recipe = self.options.network, self.options.recipe

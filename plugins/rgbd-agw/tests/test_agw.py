@@ -14,6 +14,7 @@ import rgbd_agw
 import torch
 
 from benchmark.datasets.frames import PairedFrames
+from benchmark.options import take_declared
 from methods.context import TaskContext
 
 PLUGIN = Path(rgbd_agw.__file__)
@@ -101,10 +102,13 @@ def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
 
     def key(section: str = "recipe", **changed):
         options = {**TINY, section: {**TINY.get(section, {}), **changed}}
-        return rgbd_agw.AGW(context, **options).artifact_key(train, val, 0)
+        return rgbd_agw.AGW(context, **options).training_key(train, val)
 
-    assert key() == key("triplet", margin=0.1) == key("softmax", lr=0.5) \
-        == key("selection", epochs=7) == key("compute", eval_batch_size=8)
+    offered = {"triplet": {"margin": 0.1}, "softmax": {"lr": 0.5},
+               "selection": {"epochs": 7, "eval_every": 1}}
+    taken = take_declared(rgbd_agw.AGWOptions, offered)
+    assert taken == {"selection": {"eval_every": 1}}
+    assert key() == key("compute", eval_batch_size=8)
     assert key() != key(lr=0.05) and key() != key("network", embedding_dim=64)
 
 
