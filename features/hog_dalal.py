@@ -20,9 +20,11 @@ in the person re-identification benchmark; not vlfeat's ``vl_hog``) does, for an
 * output order: block column, block row, then cell row, cell column, orientation.
 
 The float32 steps (magnitudes, ``atan2f``, bin centres, norm accumulation) are reproduced with
-float32 arithmetic, so the result matches the MEX to its own precision; ``atan2f`` comes from the
-platform's libm. Written here because scikit-image's and OpenCV's HOG differ in gradient,
-voting, block layout and normalisation.
+float32 arithmetic, so the result matches the MEX to its own precision; ``atan2f`` is numpy's
+float32 ``arctan2``: the C library's, except where numpy picks its AVX-512 kernel, which differs
+in the last bit for many gradients, so the bits of the result depend on the CPU. Written here
+because scikit-image's and OpenCV's HOG differ in gradient, voting, block layout and
+normalisation.
 """
 
 from __future__ import annotations

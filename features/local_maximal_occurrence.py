@@ -13,6 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from features import multiscale_retinex
+from features.libm import c_log
 from features.matlab_colour import rgb2gray, rgb2hsv_channels
 from features.multiscale_retinex import check_images, map_chunks
 
@@ -256,8 +257,8 @@ def _normalise(histograms: list[np.ndarray], n: int) -> np.ndarray:
     if not histograms:
         return np.zeros((n, 0))
     counts = np.concatenate(histograms, axis=1)
-    # Counts are small integers, so log(x + 1) is looked up from the same np.log values.
-    features = np.log(np.arange(counts.max() + 1) + 1.0)[counts]
+    # Counts are small integers, so log(x + 1) is looked up in a table of the C library's log.
+    features = c_log(np.arange(counts.max() + 1) + 1.0)[counts]
     return features * (1 / np.sqrt(np.sum(features * features, axis=1, keepdims=True)))
 
 

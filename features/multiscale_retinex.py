@@ -2,7 +2,9 @@
 
 The LOMO/XQDA release ships its Retinex only as compiled MEX binaries. Their output
 is a GIMP-retinex-style MSRCR with fixed settings, computed in float64; this module
-reproduces it operation by operation so that the uint8 result is identical.
+reproduces it operation by operation so that the uint8 result is identical. Its logarithms
+are the C library's (``features.libm``), not numpy's SIMD ones, so the bits do not depend
+on the CPU's instruction set.
 
 Internally a chunk of images is held pixel-major with the batch as the last axis,
 ``(h, w, 3, n)``, so each sequential filter step, the order statistics and the
@@ -15,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
+
+from features.libm import c_log
 
 SIGMAS = (5.0, 20.0)
 OFFSET = 10.0
@@ -107,11 +111,12 @@ def _restoration_table() -> np.ndarray:
     """log(3 I_c / (I_r + I_g + I_b) + 1) for every pixel value and every channel sum.
 
     Indexed ``[p_c * 766 + p_r + p_g + p_b]``; I = p + 10 and all sums are exact integers,
-    so each entry is bit-identical to evaluating the expression per pixel.
+    so each entry is bit-identical to evaluating the expression per pixel with the C
+    library's ``log``.
     """
     channel = np.arange(256, dtype=np.float64)[:, None] + OFFSET
     total = np.arange(766, dtype=np.float64)[None, :] + 3 * OFFSET
-    return np.log(3 * channel / total + 1).ravel()
+    return c_log(3 * channel / total + 1).ravel()
 
 
 def in_order_sum(values: np.ndarray) -> np.ndarray:
@@ -127,7 +132,10 @@ def in_order_sum(values: np.ndarray) -> np.ndarray:
 
 
 def _log_ratio_sum(intensity: np.ndarray) -> np.ndarray:
-    """R = sum over sigmas of 0.5 * log(I / max(surround, 1e-6) + 1), for ``(h, w, 3, n)`` I."""
+    """R = sum over sigmas of 0.5 * log(I / max(surround, 1e-6) + 1), for ``(h, w, 3, n)`` I.
+
+    The log is the C library's: its arguments are arbitrary doubles, so there is no table.
+    """
     intensity_wh = np.ascontiguousarray(intensity.transpose(1, 0, 2, 3))
     total = np.zeros_like(intensity)
     for sigma in SIGMAS:
@@ -135,7 +143,7 @@ def _log_ratio_sum(intensity: np.ndarray) -> np.ndarray:
         np.maximum(term, 1e-6, out=term)
         np.divide(intensity, term, out=term)
         term += 1
-        np.log(term, out=term)
+        term = c_log(term)
         term *= 0.5
         total += term
     return total

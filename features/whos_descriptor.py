@@ -11,6 +11,7 @@ import numpy as np
 
 from features.hog_dalal import hog_dimension, hog_whos
 from features.lbp_vlfeat import LBP_DIMENSION, vl_lbp
+from features.libm import c_pow
 from features.matlab_colour import rgb2gray, rgb2hsv_channels
 
 COLOUR_BINS = 64
@@ -104,15 +105,18 @@ def hs_hist_bins(images: np.ndarray) -> np.ndarray:
 
 def _lab_bin(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Lab bin from XYZ (before white normalisation): ``floor(L/25.25)``, a/b split at
-    -55, 0, 55 with right-closed intervals (``p_lab.m``), L fastest."""
+    -55, 0, 55 with right-closed intervals (``p_lab.m``), L fastest.
+
+    Cube roots are the C library's ``pow(t, 1/3)`` (``features.libm``), whatever the CPU:
+    grey pixels sit on the a = 0 and b = 0 edges, where the last bit decides the bin."""
     x = x / _WHITE_X
     z = z / _WHITE_Z
 
     def f(t: np.ndarray) -> np.ndarray:
-        return np.where(t > _LAB_T, np.power(t, 1 / 3), 7.787 * t + 16 / 116)
+        return np.where(t > _LAB_T, c_pow(t, 1 / 3), 7.787 * t + 16 / 116)
 
     fx, fy, fz = f(x), f(y), f(z)
-    lum = np.where(y > _LAB_T, 116 * np.power(y, 1 / 3) - 16.0, 903.3 * y)
+    lum = np.where(y > _LAB_T, 116 * c_pow(y, 1 / 3) - 16.0, 903.3 * y)
     a = 500 * (fx - fy)
     b = 200 * (fy - fz)
     l_bin = np.floor(lum / (101 / 4)).astype(np.intp)
@@ -304,8 +308,10 @@ def whos(images: np.ndarray, *, stripes: int = 6, lab: bool = True, hog: bool = 
     Where the original's result hangs on rounding it cannot be matched everywhere: grey pixels
     lie exactly on the a = 0 / b = 0 Lab bin edges, and which side ``MAT*RGB`` rounds to
     depends on the BLAS; this follows a fused multiply-add product (MKL on FMA hardware) and
-    a correctly rounded ``pow``. HOG uses the platform's ``atan2f`` (1-ulp float32 effects).
-    Elsewhere the result agrees with the original up to float64 summation order.
+    the C library's ``pow``, so the Lab bins do not depend on the CPU. HOG takes numpy's
+    float32 ``arctan2`` and the kernel numpy's ``exp``, whose last bits depend on the SIMD
+    kernels numpy picks for the CPU (1-ulp float32 effects in HOG). Elsewhere the result
+    agrees with the original up to float64 summation order.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:

@@ -36,8 +36,12 @@ SMOKE = ["run", "--profile", "smoke", "--output", "out"]
      ["splits=[0, 0] must list distinct split numbers 0..4"], True),
     (["--executor", "slurm"], ["srun is not on PATH"], True),
 ])
-def test_bad_settings_fail_in_one_line_before_any_task(tmp_path, capsys, argv, fragments,
-                                                       separate):
+def test_bad_settings_fail_in_one_line_before_any_task(tmp_path, capsys, monkeypatch, argv,
+                                                       fragments, separate):
+    # Slurm must be absent for the --executor slurm case, also where it is installed.
+    no_slurm = tmp_path / "bin"
+    no_slurm.mkdir()
+    monkeypatch.setenv("PATH", str(no_slurm))
     result = rgbd(tmp_path, *SMOKE, *argv) if separate else \
         rgbd_inline(tmp_path, capsys, *SMOKE, *argv)
     assert_one_error_line(result, *fragments)
