@@ -325,7 +325,7 @@ class ManifestDataset(RealDataset):
             own, twin = rgb["mask"].to_numpy(), depth["mask"].to_numpy()
             masks = np.where(own != "", own, twin)
         pids = _codes(rgb.person_id)
-        keys = [c for c in ("camera", "sequence") if c in table.columns]
+        keys = [c for c in self.sequence_columns() if c in table.columns]
         sequences = _codes(rgb[keys].agg("/".join, axis=1)) if keys else np.zeros(len(rgb),
                                                                                np.int64)
         splits: dict[int, str] = {}
@@ -337,6 +337,10 @@ class ManifestDataset(RealDataset):
             [Pair(str(root / r), str(root / d), str(root / m) if m else None)
              for r, d, m in zip(rgb.path, depth.path, masks, strict=True)],
             pids, sequences, splits, source, hashlib.sha256(content).hexdigest()[:12])
+
+    def sequence_columns(self) -> tuple[str, ...]:
+        """The columns whose combinations number the frames' ``sequences``."""
+        return ("camera", "sequence")
 
     def preflight(self) -> None:
         """Read and check every row before any task runs."""
