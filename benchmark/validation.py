@@ -37,8 +37,10 @@ def option_sections(profile: Profile) -> None:
 
 
 def fold_count(profile: Profile) -> None:
-    """The fold count against the data set's published splits, before any crop is built."""
+    """The data set's own checks (a manifest's rows) and the fold count against its
+    splits, before any crop is built."""
     dataset = get_dataset(profile.run.dataset, **profile.dataset)
+    dataset.preflight()
     limit = dataset.fold_limit()
     if limit is not None and profile.run.folds > limit:
         raise ConfigError(f"{profile.source}: [run] folds = {profile.run.folds}, but data set "

@@ -117,19 +117,38 @@ def authors_folds(dataset: str, pids: np.ndarray, splits: Sequence[int]) -> list
     if not splits or not all(0 <= s < N_SPLITS for s in splits):
         raise ConfigError(f"the authors published {N_SPLITS} splits of {dataset}, numbered "
                           f"0..{N_SPLITS - 1}; got {list(splits)}")
+    return folds_of_splits(dataset, shipped_splits(dataset), pids, splits)
+
+
+def read_splits(path: Path) -> tuple[dict[str, tuple[int, ...]], ...]:
+    """The splits of an open-reid ``splits.json`` (a list of ``train``/``val``/``query``
+    identity lists); DatasetError names the file when it is not one."""
+    data = _read_json(path)
+    try:
+        return tuple({k: tuple(int(p) for p in s[k]) for k in ("train", "val", "query")}
+                     for s in data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise DatasetError(f"{path} is not an open-reid splits.json (a list of splits with "
+                           f"train, val and query identity lists): {error!r}") from error
+
+
+def folds_of_splits(name: str, splits: Sequence[dict[str, Sequence[int]]], pids: np.ndarray,
+                    numbers: Sequence[int]) -> list[Fold]:
+    """Fold k = split ``numbers[k]`` of ``splits``: its train, val and query (= test) lists,
+    less the identities without frames (a warning names them)."""
     present = np.unique(np.asarray(pids))
     folds = []
-    for k, number in enumerate(splits):
-        split = shipped_splits(dataset)[number]
+    for k, number in enumerate(numbers):
+        split = splits[number]
         parts = {}
         for part, key in (("train", "train"), ("val", "val"), ("test", "query")):
             listed = np.unique(np.array(split[key], dtype=np.int64))
             kept = listed[np.isin(listed, present)]
             if len(kept) < len(listed):
                 log.warning("%s split %d: %s identities %s have no frames and are left out",
-                            dataset, number, part, listed[~np.isin(listed, present)].tolist())
+                            name, number, part, listed[~np.isin(listed, present)].tolist())
             if len(kept) == 0:
-                raise DatasetError(f"{dataset} split {number}: none of its {len(listed)} {part} "
+                raise DatasetError(f"{name} split {number}: none of its {len(listed)} {part} "
                                    f"identities has frames; is the data set complete?")
             parts[part] = kept
         folds.append(Fold(k, parts["train"], parts["val"], parts["test"]))

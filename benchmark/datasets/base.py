@@ -78,6 +78,10 @@ class Dataset(ABC):
         sizes = self.split_sizes or proportional_sizes(len(np.unique(frames.pids)))
         return random_folds(frames.pids, sizes, n_folds, seed)
 
+    def preflight(self) -> None:
+        """Check what can be checked before any task runs (files, rows); nothing by default."""
+        return None
+
     def fold_limit(self) -> int | None:
         """How many folds exist (``None`` = any number)."""
         return self.max_folds

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 CHUNK = 16
-RUNTIME_OPTIONS = ("strict", "workers", "splits")  # change how or which, not what, build() produces
+# options that change how or which, not what, build() produces
+RUNTIME_OPTIONS = ("strict", "workers", "splits", "split_source")
 README_HINT = "see the README section 'Real data'"
 
 
