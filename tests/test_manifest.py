@@ -20,8 +20,9 @@ SMOKE = ["run", "--profile", "smoke", "--methods", "pixels-euclidean,whos-xqda"]
 
 
 def records(folder):
-    return {p.relative_to(folder).parts[-2:]: json.loads(p.read_text())
-            for p in sorted(folder.rglob("fold*.json"))}
+    """Records by (method, fold)."""
+    found = [json.loads(p.read_text()) for p in sorted(folder.rglob("fold*.json"))]
+    return {(r["method"], r["fold"]): r for r in found}
 
 
 def test_synthetic_export_runs_to_the_synthetic_records(tmp_path, capsys):

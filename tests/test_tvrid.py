@@ -28,8 +28,8 @@ def test_fake_tvrid_of_the_synthetic_set_gives_its_numbers(tmp_path, capsys):
         result = rgbd_inline(tmp_path, capsys, *RUN, *extra, "--output", f"out-{name}",
                              "--cache", "cache")
         assert result.code == 0, result.err
-    direct, = (tmp_path / "out-synthetic").rglob("fold0.json")
-    fake, = (tmp_path / "out-tvrid").rglob("fold0.json")
+    direct, = (tmp_path / "out-synthetic").rglob("fold0-*.json")
+    fake, = (tmp_path / "out-tvrid").rglob("fold0-*.json")
     direct, fake = json.loads(direct.read_text()), json.loads(fake.read_text())
     assert fake["config"]["fold"]["test"] == test.tolist()
     assert fake["results"] == direct["results"]
