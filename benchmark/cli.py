@@ -36,6 +36,14 @@ def default_cache() -> Path:
     return Path(os.environ.get("RGBD_BENCH_CACHE", Path.home() / ".cache" / "rgbd-bench"))
 
 
+def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", type=Path, default=Path("results"),
+                        help="folder for records and tables (default: results)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder for crop caches and artifacts "
+                             "(default: $RGBD_BENCH_CACHE or ~/.cache/rgbd-bench)")
+
+
 def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None,
                         help=f"built-in profile ({', '.join(PROFILE_NAMES)}) or a TOML file "
@@ -49,11 +57,7 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="override any profile key, e.g. --set options.deep.selection.epochs=2")
-    parser.add_argument("--output", type=Path, default=Path("results"),
-                        help="folder for records and tables (default: results)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="folder for crop caches and artifacts "
-                             "(default: $RGBD_BENCH_CACHE or ~/.cache/rgbd-bench)")
+    _add_folder_arguments(parser)
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars or info logs; still says where the tables went")
     parser.add_argument("--debug", action="store_true",
@@ -405,11 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.set_defaults(func=command_datasets)
     cache = sub.add_parser("cache", help="list the stored networks and features, which "
                                          "records use them; remove some")
-    cache.add_argument("--output", type=Path, default=Path("results"),
-                       help="the records' folder (default: results)")
-    cache.add_argument("--cache", type=Path, default=None,
-                       help="the cache folder (default: $RGBD_BENCH_CACHE or "
-                            "~/.cache/rgbd-bench)")
+    _add_folder_arguments(cache)
     cache.add_argument("--remove", metavar="METHOD",
                        help="remove every artifact a record of METHOD used")
     cache.add_argument("--prune", action="store_true",

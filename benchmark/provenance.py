@@ -98,6 +98,11 @@ def blas() -> dict[str, str]:
     return found
 
 
+# Environment variables that choose the SIMD kernels of numpy, OpenBLAS, torch/MKL, OpenCV.
+KERNEL_SETTINGS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY",
+                   "MKL_ENABLE_INSTRUCTIONS", "OPENCV_CPU_DISABLE")
+
+
 def machine(compute: Any = None) -> dict[str, Any]:
     """The machine a task ran on: CPU model and SIMD level, BLAS, and the thread counts
     (``compute``: the task's compute options, whose ``num_threads`` it trained with)."""
@@ -111,7 +116,8 @@ def machine(compute: Any = None) -> dict[str, Any]:
                                                       "OPENBLAS_NUM_THREADS")
                   if name in os.environ}}
     return {"cpu": cpu_model(), "simd": numpy_simd(), "blas": blas(), "threads": threads,
-            "npy_disable_cpu_features": os.environ.get("NPY_DISABLE_CPU_FEATURES", "")}
+            "kernel_settings": {name: os.environ[name] for name in KERNEL_SETTINGS
+                                if name in os.environ}}
 
 
 def machine_label(block: dict[str, Any]) -> str:

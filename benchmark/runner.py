@@ -96,11 +96,12 @@ def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,
 
 def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = False,
              opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
-             force: bool = False) -> dict[str, Any]:
+             force: bool = False, recomputed: set[Path] | None = None) -> dict[str, Any]:
     """Run one task of the plan (unless its current record exists) and write its record;
     returns the record. ``force`` recomputes it for real: its record is removed first (a
     failure leaves none standing as current) and its networks and features are
-    recomputed, not loaded."""
+    recomputed, not loaded (``recomputed``: what forced tasks of this run already
+    recomputed, shared by them)."""
     profile = plan.profile
     store = paths.record_store(profile)
     where = (profile.run.dataset, task.method, task.fold, task.identity)
@@ -126,7 +127,8 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
                               dataset.split_zero_train(frames, folds)),
                           stored_crops=lambda: stored_crops(dataset, frames, paths.cache),
                           inputs={t.method: t.as_input() for t in task.needs},
-                          task_key=task.provenance.training_key, force=force)
+                          task_key=task.provenance.training_key, force=force,
+                          recomputed=set() if recomputed is None else recomputed)
     matcher = cls(context=context, **task.options)
     train = frames.of_identities(fold.train)
     started = time.perf_counter()
@@ -229,6 +231,7 @@ def run_profile(plan: RunPlan, paths: Paths, *, quiet: bool = False,
     records: dict[tuple[str, int], dict[str, Any]] = {}
     failures: dict[tuple[str, int], TaskFailure] = {}
     bar = tqdm(total=len(tasks), desc="tasks", unit="task", disable=quiet)
+    recomputed: set[Path] = set()
 
     def attempt(task: ResolvedTask, wait: bool) -> bool:
         needed = [failures[t.key] for t in task.needs if t.key in failures]
@@ -244,7 +247,7 @@ def run_profile(plan: RunPlan, paths: Paths, *, quiet: bool = False,
                 return False
             try:
                 records[task.key] = run_task(plan, task, paths, quiet=quiet, opened=opened,
-                                             force=force)
+                                             force=force, recomputed=recomputed)
             except Exception as error:  # one method's bug must not stop the others
                 failures[task.key] = TaskFailure(task, failure_reason(
                     error, paths, opened[0], profile, task))

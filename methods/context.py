@@ -68,6 +68,7 @@ class TaskContext:
             under it. ``None`` outside a run: a method then computes it from its class,
             options, seed and the frames it is fitted on.
         force: recompute what this task trains or extracts, even if it is stored.
+        recomputed: the artifact folders forced tasks of this run have recomputed.
         used: the artifact folders the task used, filled by :meth:`artifact_dir` (a
             record lists them, so ``rgbd-bench cache`` can tell which records use what).
     """
@@ -85,6 +86,7 @@ class TaskContext:
     inputs: dict[str, TaskInput] = field(default_factory=dict)
     task_key: str | None = None
     force: bool = False
+    recomputed: set[Path] = field(default_factory=set)
     used: list[Path] = field(default_factory=list)
 
     def input(self, method: str) -> TaskInput:
@@ -121,12 +123,9 @@ class TaskContext:
 
     def forced_once(self, folder: Path) -> bool:
         """Whether ``folder``'s artifact must be recomputed now: with :attr:`force`, the
-        first time this process asks (tasks of one run share it, and recompute it once)."""
-        if not self.force or folder in _RECOMPUTED:
+        first time a task of this run asks (tasks of one run share :attr:`recomputed`,
+        so an artifact several forced tasks use is recomputed once)."""
+        if not self.force or folder in self.recomputed:
             return False
-        _RECOMPUTED.add(folder)
+        self.recomputed.add(folder)
         return True
-
-
-# Artifact folders recomputed by forced tasks of this process.
-_RECOMPUTED: set[Path] = set()
