@@ -237,8 +237,12 @@ class Pipeline:
 
     def fed(self, network: torch.nn.Module) -> torch.nn.Module:
         """The module to call on this pipeline's inputs to run ``network``: the network
-        itself for images (see :class:`~methods.fixed_outputs.FixedStagePipeline`)."""
-        return network
+        itself for images (see :class:`~methods.fixed_outputs.FixedStagePipeline`), its
+        weights (in place) in the batches' memory layout, for training and embedding
+        alike, so a network trained now and the same weights loaded give the same bits
+        (on an AVX-512 CPU the two layouts' convolutions differ in the last bits)."""
+        return network.to(memory_format=torch.channels_last) if self.channels_last \
+            else network
 
     def unnormalised(self, images: torch.Tensor, modality: str) -> torch.Tensor:
         """Raw crops (any device) -> encoded (b, c, h, w) in [0, 1] at the input size."""

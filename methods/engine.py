@@ -193,9 +193,7 @@ class Engine:
                  config: TrainConfig, seed: int = 0, validate: Validator | None = None,
                  quiet: bool = False) -> None:
         self.network = model.to(pipeline.device)
-        if pipeline.channels_last:
-            self.network = self.network.to(memory_format=torch.channels_last)
-        self.model = pipeline.fed(self.network)
+        self.model = pipeline.fed(self.network)  # the weights in the batches' layout
         self.samples = samples
         self.pipeline = pipeline
         self.config = config

@@ -32,19 +32,9 @@ class AGWRecipe:
 
 
 @dataclass(frozen=True)
-class AGWSelection:
-    """``[options.deep.selection]`` as AGW reads it: the recipe's ``epochs`` count."""
-
-    eval_every: int = 10
-    eval_schedule: str = "authors"
-    patience: int = 0
-
-
-@dataclass(frozen=True)
 class AGWOptions(api.DeepOptions):
     """``[options.deep]`` plus ``[options.agw]``'s ``recipe`` section."""
 
-    selection: AGWSelection = field(default_factory=AGWSelection)
     recipe: AGWRecipe = field(default_factory=AGWRecipe)
 
 

@@ -104,10 +104,8 @@ def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
         options = {**TINY, section: {**TINY.get(section, {}), **changed}}
         return rgbd_agw.AGW(context, **options).training_key(train, val)
 
-    offered = {"triplet": {"margin": 0.1}, "softmax": {"lr": 0.5},
-               "selection": {"epochs": 7, "eval_every": 1}}
-    taken = take_declared(rgbd_agw.AGWOptions, offered)
-    assert taken == {"selection": {"eval_every": 1}}
+    offered = {"triplet": {"margin": 0.1}, "softmax": {"lr": 0.5}, "selection": {"patience": 2}}
+    assert take_declared(rgbd_agw.AGWOptions, offered) == {"selection": {"patience": 2}}
     assert key() == key("compute", eval_batch_size=8)
     assert key() != key(lr=0.05) and key() != key("network", embedding_dim=64)
 
