@@ -165,10 +165,14 @@ def test_requeued_job_finishes_with_nothing_lost(tmp_path, cluster, plugins):
     driver = start(tmp_path, cluster, plugins, "run", *SMALL, "--methods", "slow-pixels",
                    *SLURM, "--output", "out", "--quiet", slow_s=6)
     first, *_ = running(cluster)
-    for command in (["requeue", first], ["update", f"JobId={first}", "StartTime=now"]):
-        # Slurm holds a requeued job back about two minutes; the test does not wait
-        subprocess.run(["scontrol", *command], env=dict(os.environ, **cluster), check=True)
-    out, err = driver.communicate(timeout=240)
+    scontrol = dict(os.environ, **cluster)
+    subprocess.run(["scontrol", "requeue", first], env=scontrol, check=True)
+    while dict(squeue(cluster)).get(first) != "PENDING":
+        time.sleep(0.2)
+    # Slurm holds a requeued job back two minutes; the test lets it start at once
+    subprocess.run(["scontrol", "update", f"JobId={first}", "StartTime=now"], env=scontrol,
+                   check=True)
+    out, err = driver.communicate(timeout=120)
     assert driver.returncode == 0, err
     assert sorted(records(tmp_path / "out")) == [("slow-pixels", 0), ("slow-pixels", 1)]
 
