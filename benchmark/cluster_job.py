@@ -10,20 +10,35 @@ loaded instead of recomputed, and a task whose record exists is a no-op. A preem
 job is requeued every time, a timed-out one at most ``max_num_timeout`` times (3,
 submitit's default); SIGTERM alone is only logged by submitit. Needs the ``cluster``
 extra.
+
+A task that raises does not fail its job: the job returns a
+:class:`~benchmark.runner.TaskFailure`, which the driver reports as the local executor
+reports a failed task.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from submitit.helpers import Checkpointable
 
+from benchmark.datasets.base import get_dataset
 from benchmark.planner import ResolvedTask, RunPlan
-from benchmark.runner import Paths, run_task
+from benchmark.runner import Paths, TaskFailure, failure_reason, run_task
 
 
 class TaskJob(Checkpointable):
-    """``TaskJob()(plan, task, paths)`` runs the plan's task and returns its record."""
+    """``TaskJob()(plan, task, paths)`` runs the plan's task and returns its record, or
+    the :class:`TaskFailure` that says why it failed."""
 
-    def __call__(self, plan: RunPlan, task: ResolvedTask, paths: Paths) -> dict[str, Any]:
-        return run_task(plan, task, paths, quiet=True)
+    def __call__(self, plan: RunPlan, task: ResolvedTask, paths: Paths
+                 ) -> dict[str, Any] | TaskFailure:
+        try:
+            return run_task(plan, task, paths, quiet=True)
+        except Exception as error:  # reported by the driver, as a local run reports it
+            trace = traceback.format_exc()
+            profile = plan.profile
+            dataset = get_dataset(profile.run.dataset, **profile.dataset)
+            return TaskFailure(task, failure_reason(error, paths, dataset, profile, task),
+                               trace)

@@ -174,10 +174,12 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
 
 @dataclass(frozen=True)
 class TaskFailure:
-    """A task that raised: which one, and the exception in one line."""
+    """A task that raised: which one, the exception in one line and, where it raised in
+    another process (a Slurm job), its traceback for ``--debug``."""
 
     task: ResolvedTask
     reason: str
+    trace: str = ""
 
     def line(self) -> str:
         return f"{self.task.method} fold {self.task.fold}: {self.reason}"

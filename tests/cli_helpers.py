@@ -23,20 +23,23 @@ class Result:
         return [line for line in self.err.splitlines() if line.startswith("rgbd-bench: error")]
 
 
-def rgbd_env(tmp: Path, extra_path: Path | None = None) -> dict[str, str]:
-    """The environment of a user's ``rgbd-bench``: a private cache, optionally plugins."""
-    env = dict(os.environ, RGBD_BENCH_CACHE=str(tmp / "cache"))
+def rgbd_env(tmp: Path, extra_path: Path | None = None,
+             extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a user's ``rgbd-bench``: a private cache, optionally plugins and
+    more variables (a Slurm cluster's ``SLURM_CONF``)."""
+    env = dict(os.environ, RGBD_BENCH_CACHE=str(tmp / "cache"), **(extra_env or {}))
     env.pop("RGBD_BENCH_DEBUG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(extra_path or ""), str(REPO)]))
     return env
 
 
-def rgbd(tmp: Path, *argv: str, extra_path: Path | None = None, umask: int | None = None
-         ) -> Result:
+def rgbd(tmp: Path, *argv: str, extra_path: Path | None = None, umask: int | None = None,
+         extra_env: dict[str, str] | None = None) -> Result:
     """``python -m benchmark ARGV`` with a private cache and, optionally, plugins on the
-    path or a file-creation mask."""
+    path, more environment variables or a file-creation mask."""
     done = subprocess.run([sys.executable, "-m", "benchmark", *argv], cwd=tmp,
-                          env=rgbd_env(tmp, extra_path), capture_output=True, text=True,
+                          env=rgbd_env(tmp, extra_path, extra_env), capture_output=True,
+                          text=True,
                           timeout=300, preexec_fn=None if umask is None
                           else (lambda: os.umask(umask)))
     return Result(done.returncode, done.stdout, done.stderr)

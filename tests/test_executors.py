@@ -1,5 +1,7 @@
 """The cluster executor, run through submitit's local backend (no Slurm needed)."""
 
+import dataclasses
+
 import pytest
 
 from benchmark.cli import main
@@ -101,3 +103,26 @@ def test_cluster_jobs_are_requeued_with_the_same_task(tmp_path, monkeypatch):
     assert isinstance(requeued, DelayedSubmission)
     assert requeued.function is function and requeued.args == args
     assert requeued.result()["results"] == records[0]["results"]
+
+
+def test_gpus_are_read_from_sinfo_gres():
+    from benchmark.executors import parse_gpus
+
+    assert [parse_gpus(g) for g in ("(null)", "gpu:4", "gpu:a100:2(S:0-1),gpu:v100:2",
+                                     "shard:8,gpu:1")] == [0, 4, 4, 1]
+
+
+def test_resources_are_checked_against_the_partition(toy_profile_file):
+    from benchmark.executors import NodeShape, check_resources
+
+    nodes = [NodeShape("cpu", True, 2, 23000, 0), NodeShape("gpu", False, 16, 64000, 4)]
+    options = ClusterOptions.from_profile(load_profile(str(toy_profile_file)))
+    with pytest.raises(ConfigError, match="partition 'cpu'.*--set cluster.cpus_per_task=2 "
+                                          "--set cluster.mem_gb=22 "
+                                          "--set cluster.gpus_per_node=0$"):
+        check_resources(options, nodes)
+    check_resources(dataclasses.replace(options, partition="gpu"), nodes)
+    check_resources(dataclasses.replace(options, gpus_per_node=0, cpus_per_task=2,
+                                        mem_gb=20), nodes)
+    with pytest.raises(ConfigError, match="'nope' is not a partition.*cpu, gpu"):
+        check_resources(dataclasses.replace(options, partition="nope"), nodes)
