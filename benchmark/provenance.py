@@ -98,9 +98,10 @@ def blas() -> dict[str, str]:
     return found
 
 
-# Environment variables that choose the SIMD kernels of numpy, OpenBLAS, torch/MKL, OpenCV.
+# Environment variables that choose the SIMD kernels of numpy, OpenBLAS, torch (ATen,
+# MKL, oneDNN) and OpenCV.
 KERNEL_SETTINGS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY",
-                   "MKL_ENABLE_INSTRUCTIONS", "OPENCV_CPU_DISABLE")
+                   "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "OPENCV_CPU_DISABLE")
 
 
 def machine(compute: Any = None) -> dict[str, Any]:
