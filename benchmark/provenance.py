@@ -132,9 +132,9 @@ def machine_label(block: dict[str, Any]) -> str:
             f"{count} thread(s)]")
 
 
-def provenance(threads: Any = None) -> dict[str, object]:
-    """The provenance block stored in every record and table (``threads``: the task's
+def provenance(compute: Any = None) -> dict[str, object]:
+    """The provenance block stored in every record and table (``compute``: the task's
     compute options, for its training thread count)."""
     return {"commit": git_commit(), "date": now_utc(), "host": platform.node(),
             "machine": platform.machine(), "versions": package_versions(),
-            "hardware": machine(threads)}
+            "hardware": machine(compute)}

@@ -165,7 +165,7 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
               "timings": {"fit_s": fitted - started, "embed_s": embedded - fitted,
                           "evaluate_s": finished - embedded, "total_s": finished - started},
               "counts": {"train": len(train), "test": len(test)},
-              "provenance": provenance(threads=getattr(matcher.options, "compute", None))}
+              "provenance": provenance(getattr(matcher.options, "compute", None))}
     path = store.write(record, outcomes)
     log.info("%s fold %d: done in %.1fs -> %s", task.method, task.fold,
              finished - started, path)
