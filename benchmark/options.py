@@ -81,6 +81,15 @@ def merge_tables(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
     return result
 
 
+def moved_error(owner: str, key: str, place: str) -> ConfigError:
+    """The error for an old key that has moved to ``place`` (``"group.section.field"``,
+    optionally followed by a note)."""
+    place, _, note = place.partition(" ")
+    *section, name = place.split(".")
+    return ConfigError(f"{owner}: option {key!r} has moved to [options.{'.'.join(section)}] "
+                       f"{name}{' ' + note if note else ''} (--set options.{place}=...)")
+
+
 def build_options(options_class: type, options: dict[str, Any], owner: str) -> Any:
     """``options_class(**options)``, sections (fields that are dataclasses themselves)
     built from their sub-tables the same way; an unknown key, a value of the wrong type or
@@ -92,11 +101,7 @@ def build_options(options_class: type, options: dict[str, Any], owner: str) -> A
     renamed = getattr(options_class, "RENAMED", {})
     for key in unknown:
         if key in renamed:
-            place, _, note = renamed[key].partition(" ")
-            *section, name = place.split(".")
-            raise ConfigError(f"{owner}: option {key!r} has moved to [options."
-                              f"{'.'.join(section)}] {name}{' ' + note if note else ''}"
-                              f" (--set options.{place}=...)")
+            raise moved_error(owner, key, renamed[key])
     if unknown:
         raise ConfigError(f"{owner}: unknown option(s) {unknown}; known: {sorted(fields)}")
     sections = _sections(options_class)

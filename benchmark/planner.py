@@ -31,6 +31,7 @@ from benchmark.options import (
     build_options,
     declared_fields,
     merged_trees,
+    moved_error,
     take_declared,
     undeclared,
 )
@@ -213,11 +214,7 @@ def check_group_options(profile: Profile) -> None:
         unknown = undeclared(merged_trees(trees[group]), table)
         for key in unknown:
             if key in renamed[group]:
-                place, _, note = renamed[group][key].partition(" ")
-                *section, name = place.split(".")
-                raise ConfigError(f"{profile.source}: option {key!r} has moved to [options."
-                                  f"{'.'.join(section)}] {name}{' ' + note if note else ''}"
-                                  f" (--set options.{place}=...)")
+                raise moved_error(profile.source, key, renamed[group][key])
         if unknown:
             raise ConfigError(f"{profile.source}: [options.{group}]: unknown option(s) "
                               f"{unknown}: no method of that group reads them")

@@ -381,7 +381,7 @@ def runs_provenance(records: list[dict[str, Any]]) -> dict[str, Any]:
             "last_date": dates[-1] if dates else None,
             "trials": values("config", "trials"), "protocols": values("config", "protocol"),
             "seeds": values("config", "seed"), "crops": found["crops"],
-            "machines": found["machines"], "mixed": mixed_origins(records)}
+            "machines": found["machines"], "mixed": _mixed(found)}
 
 
 def origins(records: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -396,7 +396,10 @@ def mixed_origins(records: list[dict[str, Any]]) -> str:
     """One phrase saying which of code, data and machine differ among ``records`` (every
     one is the current record of its task, but their last bits can still differ), or
     ``""`` when they share all three."""
-    found = origins(records)
+    return _mixed(origins(records))
+
+
+def _mixed(found: dict[str, list[str]]) -> str:
     parts = []
     if len(found["commits"]) > 1:
         parts.append(f"by different code (commits {', '.join(found['commits'])})")

@@ -110,7 +110,7 @@ def _module(name: str) -> _Module | None:
 
 @functools.cache
 def _definition(node: Node) -> tuple[str, tuple[tuple[str, ...], ...],
-                                     tuple[tuple[str, str | None], ...]]:
+                                     dict[str, tuple[str, str | None]]]:
     """(normalised text, referenced name chains, local imports) of one top-level binding."""
     module = _module(node[0])
     statement = module.bindings[node[1]]
@@ -128,8 +128,7 @@ def _definition(node: Node) -> tuple[str, tuple[tuple[str, ...], ...],
                 chains.add((base.id, *reversed(parts)))
         elif isinstance(item, ast.Name):
             chains.add((item.id,))
-    local = tuple(sorted(_import_targets(tree, node[0]).items()))
-    return text, tuple(sorted(chains)), tuple((a, f"{m}\0{n or ''}") for a, (m, n) in local)
+    return text, tuple(sorted(chains)), _import_targets(tree, node[0])
 
 
 def _tracked(module: str, roots: frozenset[str]) -> bool:
@@ -156,21 +155,16 @@ def _resolve(module: str, chain: tuple[str, ...], local: dict[str, tuple[str, st
     source, name = target
     if name is not None:
         submodule = f"{source}.{name}"
-        if _tracked(submodule, roots) and _module_exists(submodule):
+        if _tracked(submodule, roots) and _module(submodule) is not None:
             return _resolve(submodule, rest, {}, roots, depth + 1) if rest else None
         return _resolve(source, (name, *rest), {}, roots, depth + 1)
     for index in range(len(rest), -1, -1):  # longest module prefix of the chain
         candidate = ".".join((source, *rest[:index]))
-        if index and not _module_exists(candidate):
+        if index and _module(candidate) is None:
             continue
         remaining = rest[index:]
         return _resolve(candidate, remaining, {}, roots, depth + 1) if remaining else None
     return None
-
-
-@functools.cache
-def _module_exists(name: str) -> bool:
-    return _module(name) is not None
 
 
 def _root_node(obj: Any) -> Node | None:
@@ -215,10 +209,8 @@ def reachable(objects: Iterable[Any], skip: Callable[[Any], bool] = lambda obj: 
         node = queue.pop()
         if node in texts:
             continue
-        text, chains, local = _definition(node)
+        text, chains, local_imports = _definition(node)
         texts[node] = text
-        local_imports = {alias: (target.split("\0")[0], target.split("\0")[1] or None)
-                         for alias, target in local}
         for chain in chains:
             found = _resolve(node[0], chain, local_imports, roots)
             if found is None or found in texts:
