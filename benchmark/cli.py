@@ -167,8 +167,7 @@ def _sweep(*roots: Path) -> None:
 def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
     """The plan's tasks and whether each has its record; with ``as_json`` each with its
     resolved options, seed, the tasks it needs and the parts of its identity."""
-    from benchmark.planner import record_seed_index
-    from benchmark.records import load_record
+    from benchmark.records import load_record, record_seed_index
 
     profile = plan.profile
     store = paths.record_store(profile)
@@ -219,13 +218,14 @@ def _bars(args: argparse.Namespace) -> bool:
 
 
 def _write_tables(plan: RunPlan, paths, with_paper: bool, fmt: str,
-                  selection: dict | None = None, significance: bool = True) -> None:
+                  selection: dict | None = None, significance: bool = True,
+                  seed_spread: str = "footnote") -> None:
     from benchmark.report import write_report
 
     before = _file_states(paths.output / "tables" / plan.variant)
     out_dir, written = write_report(plan, paths, with_paper=with_paper,
                                     markdown=fmt == "markdown", selection=selection,
-                                    significance=significance)
+                                    significance=significance, seed_spread=seed_spread)
     after = _file_states(out_dir)
     changed = sum(after[path] != before.get(path) for path in after)
     print(f"tables: {out_dir} ({len(written)} files"
@@ -249,7 +249,8 @@ def command_tables(args: argparse.Namespace) -> int:
     selection = {"methods": plan.profile.run.methods if args.methods is not None else None,
                  "folds": args.folds}
     _write_tables(plan, paths, with_paper=args.with_paper, fmt=args.format,
-                  selection=selection, significance=not args.no_significance)
+                  selection=selection, significance=not args.no_significance,
+                  seed_spread=args.latex_seed_spread)
     return 0
 
 
@@ -396,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print the tables as Markdown")
     tables.add_argument("--no-significance", action="store_true",
                         help="no pairwise tests and no marks beyond each column's best")
+    tables.add_argument("--latex-seed-spread", choices=("footnote", "column"),
+                        default="footnote",
+                        help="with several training seeds, LaTeX shows their std as a "
+                             "footnote line (default) or a column after each metric")
     tables.set_defaults(func=command_tables)
     compare = sub.add_parser("compare", help="paired test of two methods, cell by cell")
     compare.add_argument("method_a")

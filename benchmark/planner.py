@@ -41,6 +41,7 @@ from benchmark.options import (
     undeclared,
 )
 from benchmark.protocol import EVALUATION_VERSION, draw_single_shot_gallery, single_shot
+from benchmark.records import record_seed_index
 from methods.context import TaskInput, config_hash, derive_seed
 from methods.fingerprint import code_digest
 from methods.identity import TaskProvenance, task_provenance
@@ -270,12 +271,7 @@ def seed_indices(cls: type, seeds: int) -> range:
     """The training seeds a method runs with: all ``seeds``, or only the first when its
     class declares ``deterministic_fit`` (its model does not depend on the seed, so one
     record stands for every seed)."""
-    return range(1 if getattr(cls, "deterministic_fit", False) else seeds)
-
-
-def record_seed_index(record: dict[str, Any]) -> int:
-    """Which training seed made a record (records of one-seed runs: 0)."""
-    return int(record.get("config", {}).get("seed_index", 0))
+    return range(1 if cls.deterministic_fit else seeds)
 
 
 def _resolve(profile: Profile, shared: dict[str, Any], data: dict[int, str | None],
@@ -293,7 +289,7 @@ def _resolve(profile: Profile, shared: dict[str, Any], data: dict[int, str | Non
     cls = get_method(method)
     needs = tuple(_resolve(profile, shared, data, name, fold, waves, done,
                            chain + (method,),
-                           0 if getattr(get_method(name), "deterministic_fit", False)
+                           0 if get_method(name).deterministic_fit
                            else seed_index) for name in cls.requires)
     resolved = next((t for (m, _, _), t in done.items() if m == method), None)
     if resolved is None:

@@ -75,10 +75,10 @@ def test_records_without_outcomes_give_tables_without_intervals_and_say_why(tmp_
 def test_changed_outcomes_file_is_not_trusted(tmp_path):
     records, outcomes = simulated_records({"one-stream": 1.0})
     store = RecordStore(tmp_path, "quick")
-    store.write(records[0], outcomes[("synthetic", "one-stream", 0)])
+    store.write(records[0], outcomes[("synthetic", "one-stream", 0, 0)])
     side, = (tmp_path / "quick" / "synthetic" / "one-stream").glob("fold0-*.outcomes.npz")
     read, _ = store.outcomes(store.all_records()[0])
-    assert read == outcomes[("synthetic", "one-stream", 0)]
+    assert read == outcomes[("synthetic", "one-stream", 0, 0)]
     side.write_bytes(side.read_bytes()[:-1] + b"x")
     read, reason = store.outcomes(store.all_records()[0])
     assert read is None and "checksum" in reason
