@@ -108,7 +108,8 @@ def format_comparison(table: pd.DataFrame, method_a: str, method_b: str,
                      f"({stats.resamples} resamples); p: paired sign-flip permutation test "
                      f"over test identities ({stats.permutations} flips, exact when fewer "
                      f"patterns exist).")
-        lines.append(f"Warning: {ONE_SEED_WARNING}.")
+        if not {method_a, method_b} <= deterministic_methods():
+            lines.append(f"Warning: {ONE_SEED_WARNING}.")
     if not one.all():
         lines.append("Several seeds: interval and p over training seeds and test "
                      "identities, paired seed by seed (docs/statistics.md); they cover "

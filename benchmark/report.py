@@ -21,6 +21,7 @@ from benchmark.tables import (
     PAPER_DATASET_NAMES,
     aggregate,
     build_table,
+    deterministic_methods,
     mixed_origins,
     to_markdown,
     write_tables,
@@ -109,7 +110,8 @@ def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
                  ) -> tuple[Path, list[Path]]:
     """Write the tables and figures of every data set the plan's current records cover;
     returns the folder and the files. With one training seed per cell one line warns
-    that the intervals and marks do not cover training noise."""
+    that the intervals and marks do not cover training noise (unless every method has a
+    deterministic fit)."""
     profile = plan.profile
     store = paths.record_store(profile)
     records = current_records(plan, _selected(store.all_records(), selection))
@@ -127,7 +129,8 @@ def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
                            provenance=origin, context=context, outcomes=outcomes,
                            statistics=profile.statistics, significance=significance,
                            seed_spread=seed_spread)
-    if not any(record_seed_index(r) for r in records):
+    trained = {r["method"] for r in records} - deterministic_methods()
+    if trained and not any(record_seed_index(r) for r in records):
         log.warning(ONE_SEED_WARNING)
     written += write_ablation_tables(records, out_dir, plan.variant, origin, context)
     summary = aggregate(records)
