@@ -49,6 +49,7 @@ class RunConfig:
     protocol: str = "paper"
     authors_bug: bool = False
     single_shot: str = "draw-then-drop"
+    seeds: int = 1
 
     def validate(self, source: str) -> None:
         def fail(message: str) -> None:
@@ -60,6 +61,8 @@ class RunConfig:
             fail(f"folds must be >= 1, got {self.folds}")
         if self.trials < 1:
             fail(f"trials must be >= 1, got {self.trials}")
+        if self.seeds < 1:
+            fail(f"seeds must be >= 1 (training seeds per task), got {self.seeds}")
         if len(self.image_size) != 2 or min(self.image_size) < 8:
             fail(f"image_size must be [height, width] >= 8 pixels, got {self.image_size}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -302,6 +302,7 @@ class EigenDepthMethod(Matcher):
 class EigenDepthEuclidean(EigenDepthMethod):
     summary = "Eigen-depth of depth crops (exact to Wu et al.'s code), Euclidean distance"
     settings = DEPTH_ONLY
+    deterministic_fit = True
 
 
 class _Reduction:

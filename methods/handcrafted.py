@@ -245,6 +245,7 @@ class WhosEuclidean(Handcrafted):
     load_extractor = staticmethod(_load_whos)
     metric = "euclidean"
     Options = HandcraftedOptions
+    deterministic_fit = True
 
 
 @register("whos-xqda")
@@ -263,6 +264,7 @@ class LomoEuclidean(Handcrafted):
     load_extractor = staticmethod(_load_lomo)
     metric = "euclidean"
     Options = LomoOptions
+    deterministic_fit = True
 
 
 @register("lomo-xqda")

@@ -26,6 +26,7 @@ class PixelsEuclidean(Matcher):
 
     summary = "downsampled, standardised intensities, Euclidean distance (a floor)"
     Options = PixelOptions
+    deterministic_fit = True
 
     def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
         size = (self.options.width, self.options.height)
