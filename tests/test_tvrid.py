@@ -69,7 +69,7 @@ def passages():
 
 def test_scenario_metrics_equal_a_hand_computed_ranking(passages):
     pids, cams, names, dist = passages
-    scores = tvrid_scores(dist, pids, cams, names)
+    scores = tvrid_scores(dist, pids, cams, names, np.array(["a", "b", "c", "d", "e"]))
     # global: q0 ranks 2,4,1,3 -> matches at ranks 3,4: AP (1/3 + 2/4)/2; first hit 3.
     # q1: 0,4,3,2 -> matches at 1,3: AP (1 + 2/3)/2. q2: 4,1,0,3 -> match at 1: AP 1.
     # q3: 2,0,1,4 -> matches at 2,3: AP (1/2 + 2/3)/2. q4: 1,0,2,3 -> match at 3: AP 1/3.
