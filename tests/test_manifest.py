@@ -183,3 +183,21 @@ def test_a_splits_json_naming_an_unknown_person_is_an_error(toy_root):
     with pytest.raises(DatasetError, match="'nobody' is no person_id of the manifest"):
         get_dataset("manifest", root=str(toy_root), split_source="splits-json").folds(
             None, 1, seed=0)
+
+
+def test_passages_of_a_manifest_are_its_person_camera_sequence_groups(toy_root):
+    """For the tvrid protocol: without a sequence column each pair is its own passage;
+    with one, a passage is a (person, camera, sequence) and its name the sequence."""
+    dataset = get_dataset("manifest", root=str(toy_root))
+    frames = dataset.build((16, 8))
+    alone = dataset.passages(frames)
+    assert len(set(alone.ids)) == len(frames)
+    edit(toy_root, lambda table: table.assign(sequence=["IN", "IN", "OUT", "OUT"] * 6))
+    grouped = get_dataset("manifest", root=str(toy_root))
+    passages = grouped.passages(grouped.build((16, 8)))
+    table = pd.read_csv(toy_root / "manifest.csv", dtype=str)
+    rgb = table[table.modality == "rgb"]
+    assert passages.ids.tolist() == (rgb.person_id + "/" + rgb.camera + "/" + rgb.sequence
+                                     ).tolist()
+    assert passages.names.tolist() == rgb.sequence.tolist()
+    assert passages.paths.tolist() == rgb.path.tolist()
