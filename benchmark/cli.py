@@ -137,6 +137,7 @@ def command_run(args: argparse.Namespace) -> int:
         execute(plan, paths, args.executor, quiet=not _bars(args), force=args.force)
     except TasksFailed as error:
         failed = error
+    _publish_splits(plan, paths)
     tables_error: Exception | None = None
     if not args.no_tables and (failed is None or failed.records):
         try:
@@ -154,6 +155,30 @@ def command_run(args: argparse.Namespace) -> int:
     if tables_error is not None:
         print(f"rgbd-bench: error: tables not written: {tables_error}", file=sys.stderr)
     return 1
+
+
+def _publish_splits(plan: RunPlan, paths) -> None:
+    """The run's folds as ``splits.json`` beside its records (see
+    :mod:`benchmark.published_splits`)."""
+    from benchmark.published_splits import write_splits
+
+    written = write_splits(plan.profile, paths.output, paths.cache)
+    if written is not None:
+        log.info("folds: %s", written)
+
+
+def command_export_rankings(args: argparse.Namespace) -> int:
+    """Each method's test rankings in TVRID's submission format (see
+    :mod:`benchmark.rankings_export`)."""
+    from benchmark.rankings_export import export_rankings
+    from benchmark.validation import validate_run
+
+    plan = plan_from_args(args)
+    paths = _paths(args)
+    validate_run(plan, paths)
+    written = export_rankings(plan, paths, args.to, quiet=not _bars(args))
+    print(f"rankings: {args.to} ({len(written)} files)")
+    return 0
 
 
 def _sweep(*roots: Path) -> None:
@@ -429,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--prune", action="store_true",
                        help="remove every artifact no current record uses")
     cache.set_defaults(func=command_cache)
+    export = sub.add_parser("export-rankings",
+                            help="write each method's test rankings as TVRID submission "
+                                 "CSVs (rankings_rgb/depth/cross.csv)")
+    _add_profile_arguments(export)
+    export.add_argument("--to", type=Path, required=True, metavar="DIR",
+                        help="folder for <method>/fold<k>/rankings_<track>.csv")
+    export.set_defaults(func=command_export_rankings)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     speed.set_defaults(func=command_speed)
