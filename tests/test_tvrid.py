@@ -41,6 +41,26 @@ def test_fake_tvrid_of_the_synthetic_set_gives_its_numbers(tmp_path, capsys):
     assert set(fold[0].train) | set(fold[0].val) == set(np.setdiff1d(frames.pids, test))
 
 
+def test_fake_tvrid_with_generated_folds_gives_the_synthetic_numbers_on_every_fold(
+        tmp_path, capsys):
+    """Its frames come in identity order whatever the label files' order (training rows
+    first), so generated folds draw the same galleries as the synthetic set's."""
+    synthetic = get_dataset("synthetic", identities=12, frames_per_identity=8)
+    frames = synthetic.build((64, 32))
+    write_tvrid(frames, tmp_path / "DB_extracted", synthetic.folds(frames, 1, seed=0)[0].test)
+    run = [*RUN[:-1], "2"]
+    for name, extra in (("synthetic", []),
+                        ("tvrid", ["--dataset", "tvrid", "--root", str(tmp_path / "DB_extracted"),
+                                   "--set", 'dataset.split_source="generate"'])):
+        result = rgbd_inline(tmp_path, capsys, *run, *extra, "--output", f"out-{name}",
+                             "--cache", "cache")
+        assert result.code == 0, result.err
+    for fold in (0, 1):
+        direct, = (tmp_path / "out-synthetic").rglob(f"fold{fold}-*.json")
+        fake, = (tmp_path / "out-tvrid").rglob(f"fold{fold}-*.json")
+        assert json.loads(fake.read_text())["results"] == json.loads(direct.read_text())["results"]
+
+
 def test_a_passage_without_frames_names_its_label_line(tmp_path, capsys):
     root = tmp_path / "DB_extracted"
     frames = get_dataset("synthetic", identities=6, frames_per_identity=2).build((16, 8))

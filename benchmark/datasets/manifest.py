@@ -325,6 +325,9 @@ class ManifestDataset(RealDataset):
             raise bad_rows(problems, source)
         if pairs.empty:
             raise DatasetError(f"{source} lists no RGB/depth pair")
+        # Frames in identity order (stable), so that the same images listed in another
+        # row order give the same folds and gallery draws.
+        pairs = pairs.iloc[np.argsort(_codes(table.person_id.loc[pairs.rgb]), kind="stable")]
         rgb, depth = table.loc[pairs.rgb.to_numpy()], table.loc[pairs.depth.to_numpy()]
         masks = np.full(len(rgb), "", dtype=object)
         if "mask" in table.columns:  # given on either row of the pair
