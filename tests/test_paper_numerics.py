@@ -27,12 +27,12 @@ from methods.deep_data import InputEncoder, SampleSet
 from methods.deep_options import SoftmaxOptions, TripletOptions
 from methods.distillation import DistillationOptions
 from methods.distillation_parts import distillation_loss
-from methods.teacher_student import TeacherStudentEngine
 from methods.engine import SoftmaxEngine, float32_precision
 from methods.host_crops import HostCropPipeline
 from methods.networks import build_network
 from methods.registry import get_method
 from methods.samplers import RandomBatches
+from methods.teacher_student import TeacherStudentEngine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
