@@ -160,7 +160,6 @@ class Distillation(api.TeacherStudent):
     artifact_kind = "distillation-network"
     source: ClassVar[str]
     target: ClassVar[str]
-    loss: ClassVar[str]
 
     def step1(self) -> api.DeepMethod:
         """F's method as the run's plan resolved its task (:meth:`teacher_method`)."""
@@ -212,8 +211,8 @@ def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any]
         "__doc__": (f"Cross-modal distillation {source} -> {target}, {loss} step I"
                     + (f"; ablation {suffix}" if suffix else "") + "."),
         "__module__": __name__, "__qualname__": title,
-        "source": source, "target": target, "loss": loss,
-        "teachers": (step1,), "teacher_embeds": {source: step1}, "student_modalities": (target,),
+        "source": source, "target": target, "teachers": (step1,),
+        "teacher_embeds": {source: step1}, "student_modalities": (target,),
         "pinned": dict(pinned or {}), "seed_method": base if suffix else None,
         "ablation": bool(suffix),
         "summary": summary or (f"cross-modal distillation: step I on {source} ({loss}), "
