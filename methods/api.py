@@ -27,8 +27,16 @@ Training steps and recipes:
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.
+Teacher-student methods (a student network learning from other methods' trained networks):
+    TeacherStudent (declares its ``teachers``, receives them trained and frozen; hooks:
+    build_student, student_loss, train_config, teacher_targets, student_training_frames,
+    validation_settings, student_meta), TeacherStudentEngine, PairedFrames,
+    NetworkTaskOptions (the sections every network-running method reads),
+    check_training_input; distillation students: StudentNetwork, frozen_modules,
+    resolve_freeze_point, check_freeze_point, distillation_loss, DISTILLATION_REDUCTIONS.
 """
 
+from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
 from methods.augment import Augmentation
 from methods.backbone import Backbone
@@ -47,6 +55,7 @@ from methods.deep_options import (
     ComputeOptions,
     DeepOptions,
     NetworkOptions,
+    NetworkTaskOptions,
     NumericsOptions,
     ReproductionOptions,
     SelectionOptions,
@@ -55,6 +64,14 @@ from methods.deep_options import (
     TripletOptions,
     TripletRecipe,
     engine_fields,
+)
+from methods.distillation_parts import (
+    DISTILLATION_REDUCTIONS,
+    StudentNetwork,
+    check_freeze_point,
+    distillation_loss,
+    frozen_modules,
+    resolve_freeze_point,
 )
 from methods.engine import Engine, TrainConfig
 from methods.identity import speed_only
@@ -66,6 +83,7 @@ from methods.losses import (
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
+from methods.teacher_student import TeacherStudent, TeacherStudentEngine, check_training_input
 
 __all__ = [
     "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY",
@@ -77,4 +95,8 @@ __all__ = [
     "batch_hard_triplet_loss", "build_network", "engine_fields", "pairwise_distances",
     "register", "softmax_recipe", "speed_only", "triplet_recipe",
     "weighted_regularized_triplet_loss",
+    # teacher-student methods
+    "DISTILLATION_REDUCTIONS", "NetworkTaskOptions", "PairedFrames", "StudentNetwork",
+    "TeacherStudent", "TeacherStudentEngine", "check_freeze_point", "check_training_input",
+    "distillation_loss", "frozen_modules", "resolve_freeze_point",
 ]
