@@ -96,7 +96,7 @@ class HandcraftedMethod(Matcher):
         if not self.metric.learns:
             return self
         rows = self.metric.training_rows(train.pids, np.random.default_rng(self.context.seed))
-        self.training_rows = dict(zip(MODALITIES, rows))
+        self.training_rows = dict(zip(MODALITIES, rows, strict=True))
         X_a = self.features(train.select(rows[0]), "rgb")
         X_b = self.features(train.select(rows[1]), "depth")
         validation = None
