@@ -1,9 +1,12 @@
 """Handcrafted methods as (feature, metric) pairs: which pairs exist, their options, and
-features and metrics added by installed plugins through their entry-point groups."""
+features and metrics added by installed plugins through their entry-point groups (the
+README's examples, installed as plugins)."""
 
 import dataclasses
+import re
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,48 +25,18 @@ from methods.image_features import Lomo, LomoOptions, Whos
 from methods.registry import available_methods, broken_plugins, get_method
 from methods.xqda import Xqda, XqdaOptions
 
-FEATURE_PLUGIN = '''
-from dataclasses import dataclass
-
-import numpy as np
-from methods.api import Feature, register_feature
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@dataclass(frozen=True)
-class RowOptions:
-    scale: float = 1.0
+def readme_examples() -> list[str]:
+    """The Python blocks of the README's section on features and metrics, in order."""
+    text = README.read_text()
+    start = text.index("### A handcrafted feature or cross-view metric")
+    section = text[start:text.index("\n### ", start + 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-@register_feature("rows")
-class RowProfile(Feature):
-    summary = "mean intensity of each image row"
-    Options = RowOptions
-    option_group = "handcrafted"
-
-    def describe(self, inputs, modality):
-        if modality == "rgb":
-            rows = np.asarray(inputs, dtype=float).mean(axis=(2, 3))
-        else:  # nearer is brighter
-            rows = (4000 - np.asarray(inputs, dtype=float).mean(axis=2)) / 8
-        return self.options.scale * rows
-'''
-
-METRIC_PLUGIN = '''
-import numpy as np
-from methods.api import CrossViewMetric, register_metric
-
-
-@register_metric("manhattan")
-class Manhattan(CrossViewMetric):
-    summary = "city-block distance"
-    learns = False
-
-    def transform(self, X, view):
-        return X
-
-    def distance(self, Q, G):
-        return np.abs(Q[:, None] - G[None]).sum(-1)
-'''
+FEATURE_PLUGIN, METRIC_PLUGIN = readme_examples()
 
 
 def install(folder, distribution, group, source):
