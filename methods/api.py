@@ -20,13 +20,21 @@ Option sections (``[options.deep.<section>]``):
     SoftmaxRecipe, TripletRecipe, NumericsOptions, ComputeOptions, ReproductionOptions,
     Augmentation; engine_fields (a section's fields named as the engine's settings).
 Training steps and recipes:
-    Engine (override ``compute_loss``, calling ``self.model`` on the batch's inputs;
+    Engine (give it ``loss(model, batch)`` or override ``compute_loss``, calling
+    ``self.model`` on the batch's inputs; a ``sampler`` setting of the config picks
+    random, P x K, paired P x K or alternating batches;
     ``learning_rate`` and ``make_sampler`` for another schedule or batch composition),
     TrainConfig (``DeepOptions.engine_config(recipe)`` builds it from a recipe section),
     softmax_recipe, triplet_recipe, Batch, SampleSet, MODALITY_CODES.
+A loss is one class:
+    LossMethod (sets ``modalities``, ``head``, ``recipe``, ``sampler``,
+    ``modality_input`` and a nested ``Hyperparameters`` dataclass, whose fields are
+    options of its ``[options.<name>]`` table and part of its key, and defines
+    ``loss(outputs, labels, modalities)``; ``build_network`` for a network of its own).
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
-    IdentityBatches, RandomBatches.
+    IdentityBatches, RandomBatches, PairedIdentityBatches, AlternatingBatches
+    (``Batch.modalities`` holds each sample's code, on the training device).
 """
 
 from benchmark.errors import ConfigError
@@ -58,6 +66,7 @@ from methods.deep_options import (
 )
 from methods.engine import Engine, TrainConfig
 from methods.identity import speed_only
+from methods.loss_method import LossMethod
 from methods.losses import (
     batch_hard_triplet_loss,
     pairwise_distances,
@@ -65,13 +74,19 @@ from methods.losses import (
 )
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
-from methods.samplers import IdentityBatches, RandomBatches
+from methods.samplers import (
+    AlternatingBatches,
+    IdentityBatches,
+    PairedIdentityBatches,
+    RandomBatches,
+)
 
 __all__ = [
     "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY",
-    "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "DeepMethod",
-    "DeepOptions", "Engine", "IdentityBatches", "Matcher", "NetworkOptions", "NetworkSpec",
-    "NumericsOptions", "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
+    "AlternatingBatches", "Augmentation", "Backbone", "Batch", "ComputeOptions",
+    "ConfigError", "DeepMethod", "DeepOptions", "Engine", "IdentityBatches", "LossMethod",
+    "Matcher", "NetworkOptions", "NetworkSpec", "NumericsOptions", "PairedIdentityBatches",
+    "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
     "SelectionOptions", "SoftmaxNetwork", "SoftmaxOptions", "SoftmaxRecipe", "TaskContext",
     "TrainConfig", "TripletNetwork", "TripletOptions", "TripletRecipe",
     "batch_hard_triplet_loss", "build_network", "engine_fields", "pairwise_distances",
