@@ -333,8 +333,10 @@ class Engine:
         if cfg.optimizer == "adam":
             return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                     fused=True)
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay, nesterov=True, fused=True)
+        sgd = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay, nesterov=True, fused=True)
+        zero_momentum(sgd)
+        return sgd
 
     def learning_rate(self, epoch: int) -> float:
         """The base rate of 0-based ``epoch``: ``lr`` times ``lr_gamma`` every ``lr_step``
@@ -347,6 +349,21 @@ class Engine:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         return lr
+
+
+def zero_momentum(sgd: torch.optim.SGD) -> None:
+    """Start every trainable parameter of ``sgd`` with a zero momentum buffer.
+
+    Torch's first step sets the buffer to the gradient, which ``momentum * 0 + grad``
+    gives bit for bit (no dampening), so nothing changes for a network whose parameters
+    all get gradients; a network with parts that get none in some steps (a trunk per
+    modality, batches of one modality) needs it, as the fused step cannot mix
+    parameters with and without a buffer. A parameter without a gradient is skipped
+    either way, as in every torch version."""
+    for group in sgd.param_groups:
+        for parameter in group["params"]:
+            if parameter.requires_grad:
+                sgd.state[parameter]["momentum_buffer"] = torch.zeros_like(parameter)
 
 
 class SoftmaxEngine(Engine):
