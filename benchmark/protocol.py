@@ -15,9 +15,11 @@ For one (query modality, gallery modality) setting:
   - ``"exclude-then-draw"``: each query's twin leaves its gallery first, then one image
     per identity is drawn for that query, so every query with another image of its
     identity counts in every trial. This is torchreid's single-gallery-shot evaluation
-    (``eval_cuhk03``) and the authors' evaluator
-    (``open-reid/reid/evaluation_metrics/ranking.py:51-78``: ``valid`` drops the twin,
-    then ``_unique_sample`` draws one valid item per identity, per query and repeat).
+    (``eval_cuhk03``) and what the authors' evaluator sets out to do
+    (``open-reid/reid/evaluation_metrics/ranking.py:51-78``: ``_unique_sample`` draws one
+    item per identity among those ``valid`` allows, per query and repeat); there the
+    mask meant to drop the twin is applied in the wrong order, so the twin usually stays
+    (reproduced by :mod:`benchmark.protocol_authors` with ``authors_bug``).
 
   The two have the same expectation when every identity has the same number of images
   and differ otherwise.
