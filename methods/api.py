@@ -20,13 +20,21 @@ Option sections (``[options.deep.<section>]``):
     SoftmaxRecipe, TripletRecipe, NumericsOptions, ComputeOptions, ReproductionOptions,
     Augmentation; engine_fields (a section's fields named as the engine's settings).
 Training steps and recipes:
-    Engine (override ``compute_loss``, calling ``self.model`` on the batch's inputs;
+    Engine (give it ``loss(model, batch)`` or override ``compute_loss``, calling
+    ``self.model`` on the batch's inputs; a ``sampler`` setting of the config picks
+    random, P x K, paired P x K or alternating batches;
     ``learning_rate`` and ``make_sampler`` for another schedule or batch composition),
     TrainConfig (``DeepOptions.engine_config(recipe)`` builds it from a recipe section),
     softmax_recipe, triplet_recipe, Batch, SampleSet, MODALITY_CODES.
+A loss is one class:
+    LossMethod (sets ``modalities``, ``head``, ``recipe``, ``sampler``,
+    ``modality_input`` and a nested ``Hyperparameters`` dataclass, whose fields are
+    options of its ``[options.<name>]`` table and part of its key, and defines
+    ``loss(outputs, labels, modalities)``; ``build_network`` for a network of its own).
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
-    IdentityBatches, RandomBatches.
+    IdentityBatches, RandomBatches, PairedIdentityBatches, AlternatingBatches
+    (``Batch.modalities`` holds each sample's code, on the training device).
 Teacher-student methods (a student network learning from other methods' trained networks):
     TeacherStudent (declares its ``teachers``, receives them trained and frozen; hooks:
     build_student, student_loss, train_config, teacher_targets, student_training_frames,
@@ -82,6 +90,7 @@ from methods.distillation_parts import (
 from methods.engine import Engine, TrainConfig
 from methods.feature_registry import Feature, modality_option, register_feature
 from methods.identity import speed_only
+from methods.loss_method import LossMethod
 from methods.losses import (
     batch_hard_triplet_loss,
     pairwise_distances,
@@ -89,24 +98,28 @@ from methods.losses import (
 )
 from methods.networks import ReidNetwork, build_network
 from methods.registry import register
-from methods.samplers import IdentityBatches, RandomBatches
+from methods.samplers import (
+    AlternatingBatches,
+    IdentityBatches,
+    PairedIdentityBatches,
+    RandomBatches,
+)
 from methods.teacher_student import TeacherStudent, TeacherStudentEngine, check_training_input
 from methods.xqda import mahalanobis_distance
 
 __all__ = [
-    "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY",
-    "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "CrossViewMetric",
-    "DeepMethod", "DeepOptions", "Engine", "Feature", "IdentityBatches", "Matcher",
-    "NetworkOptions", "NetworkSpec", "NotFittedError", "NumericsOptions", "PairedViews",
-    "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
-    "SelectionOptions", "SoftmaxNetwork", "SoftmaxOptions", "SoftmaxRecipe", "TaskContext",
-    "TrainConfig", "TripletNetwork", "TripletOptions", "TripletRecipe",
-    "batch_hard_triplet_loss", "build_network", "engine_fields", "mahalanobis_distance",
-    "modality_option", "pairwise_distances", "register", "register_feature",
-    "register_metric", "softmax_recipe", "speed_only", "triplet_recipe",
-    "weighted_regularized_triplet_loss",
-    # teacher-student methods
-    "DISTILLATION_REDUCTIONS", "NetworkTaskOptions", "PairedFrames", "StudentNetwork",
-    "TeacherStudent", "TeacherStudentEngine", "check_freeze_point", "check_training_input",
-    "distillation_loss", "frozen_modules", "resolve_freeze_point",
+    "CROSS_MODAL", "DEPTH_ONLY", "DISTILLATION_REDUCTIONS", "MODALITY_CODES", "RGB_ONLY",
+    "AlternatingBatches", "Augmentation", "Backbone", "Batch", "ComputeOptions",
+    "ConfigError", "CrossViewMetric", "DeepMethod", "DeepOptions", "Engine", "Feature",
+    "IdentityBatches", "LossMethod", "Matcher", "NetworkOptions", "NetworkSpec",
+    "NetworkTaskOptions", "NotFittedError", "NumericsOptions", "PairedFrames",
+    "PairedIdentityBatches", "PairedViews", "RandomBatches", "ReidNetwork",
+    "ReproductionOptions", "SampleSet", "SelectionOptions", "SoftmaxNetwork",
+    "SoftmaxOptions", "SoftmaxRecipe", "StudentNetwork", "TaskContext", "TeacherStudent",
+    "TeacherStudentEngine", "TrainConfig", "TripletNetwork", "TripletOptions",
+    "TripletRecipe", "batch_hard_triplet_loss", "build_network", "check_freeze_point",
+    "check_training_input", "distillation_loss", "engine_fields", "frozen_modules",
+    "mahalanobis_distance", "modality_option", "pairwise_distances", "register",
+    "register_feature", "register_metric", "resolve_freeze_point", "softmax_recipe",
+    "speed_only", "triplet_recipe", "weighted_regularized_triplet_loss",
 ]

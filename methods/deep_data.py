@@ -203,6 +203,15 @@ class HostBatch:
     labels: torch.Tensor
     parts: dict[str, tuple[np.ndarray, torch.Tensor]]
 
+    def on_device(self, inputs: torch.Tensor, device: torch.device) -> Batch:
+        """The :class:`Batch` of network ``inputs`` made from this batch's crops: its
+        labels and modality codes moved to ``device``."""
+        codes = np.empty(len(self.index), dtype=np.int64)
+        for name, (positions, _) in self.parts.items():
+            codes[positions] = MODALITY_CODES[name]
+        return Batch(inputs, self.labels.to(device, non_blocking=True), self.index,
+                     torch.from_numpy(codes).to(device, non_blocking=True))
+
 
 @dataclass
 class Batch:
@@ -213,11 +222,14 @@ class Batch:
         labels: (b,) class indices.
         index: (b,) positions of the samples in the :class:`SampleSet` (e.g. to look up
             per-sample targets such as a teacher's embeddings).
+        modalities: (b,) the modality of each sample (:data:`MODALITY_CODES`: 0 rgb,
+            1 depth), on the device of ``inputs``.
     """
 
     inputs: torch.Tensor
     labels: torch.Tensor
     index: np.ndarray
+    modalities: torch.Tensor
 
 
 class Pipeline:
@@ -273,7 +285,7 @@ class Pipeline:
         x = augment.erase(augment.normalise(x, self.mean, self.std), augmentation.erasing, rng)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return Batch(x, host.labels.to(self.device, non_blocking=True), host.index)
+        return host.on_device(x, self.device)
 
 
 def interleaved(parts: list[tuple[np.ndarray, torch.Tensor]], n: int) -> torch.Tensor:

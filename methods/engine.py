@@ -32,10 +32,18 @@ from benchmark.atomic import atomic_path, require_space
 from methods.augment import Augmentation
 from methods.deep_data import Batch, Pipeline, SampleSet, prefetched
 from methods.losses import batch_hard_triplet_loss
-from methods.samplers import IdentityBatches, RandomBatches
+from methods.samplers import (
+    AlternatingBatches,
+    IdentityBatches,
+    PairedIdentityBatches,
+    RandomBatches,
+)
 
 Validator = Callable[[nn.Module], float]
 EVAL_SCHEDULES = ("authors", "end-of-period")
+SAMPLERS = ("random", "identity", "paired", "alternating")
+Sampler = RandomBatches | IdentityBatches | AlternatingBatches
+StepLoss = Callable[[nn.Module, Batch], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,14 @@ class TrainConfig:
         backbone_lr_mult: learning-rate factor of ``model.backbone``'s parameters.
         lr_step: multiply the rate by ``lr_gamma`` every ``lr_step`` epochs (0 = never).
         lr_gamma: the step factor.
-        sampler: ``"random"`` (shuffled batches of ``batch_size``) or ``"identity"``
-            (P x K batches of ``p`` identities with ``k`` images each).
-        batch_size: batch size of the random sampler.
-        p, k: the identity sampler's batch composition.
+        sampler: one of :data:`SAMPLERS`: ``"random"`` (shuffled batches of
+            ``batch_size``), ``"identity"`` (P x K batches of ``p`` identities with ``k``
+            images each), ``"paired"`` (``p`` identities x ``k`` time steps, each in both
+            modalities: ``2 * p * k`` images) or ``"alternating"`` (shuffled batches of
+            ``batch_size`` images of one modality, the modalities taking turns); the last
+            two need training images of both modalities.
+        batch_size: batch size of the random and alternating samplers.
+        p, k: the identity and paired samplers' batch composition.
         iterations_per_epoch: batches per epoch; 0 = one pass over the samples, or over
             the identities with ``identity_epochs``.
         identity_epochs: with the identity sampler, an epoch draws each identity once.
@@ -98,7 +110,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
-        if self.sampler not in ("random", "identity"):
+        if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}")
         if self.epochs < 1 or self.eval_every < 1:
             raise ValueError("epochs and eval_every must be >= 1")
@@ -169,7 +181,8 @@ def seeded(seed: int, device: str = "cpu") -> Iterator[None]:
 
 
 class Engine:
-    """Trains ``model`` on ``samples``; subclasses define :meth:`compute_loss`.
+    """Trains ``model`` on ``samples``; the loss of a batch is ``loss(model, batch)``, or
+    a subclass's :meth:`compute_loss`.
 
     The network is :attr:`network` (its weights are trained, selected and restored);
     :attr:`model` is the module :meth:`compute_loss` calls on a batch's inputs, the network
@@ -187,11 +200,14 @@ class Engine:
         validate: a score of the current model (higher = better, e.g. validation mAP);
             ``None`` keeps the last epoch's weights.
         quiet: no progress bar.
+        loss: one batch's loss, given :attr:`model` and the batch (what
+            :meth:`compute_loss` returns); ``None``: a subclass overrides it.
     """
 
     def __init__(self, model: nn.Module, samples: SampleSet, pipeline: Pipeline,
                  config: TrainConfig, seed: int = 0, validate: Validator | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, loss: StepLoss | None = None) -> None:
+        self.loss = loss
         self.network = model.to(pipeline.device)
         self.model = pipeline.fed(self.network)  # the weights in the batches' layout
         self.samples = samples
@@ -207,8 +223,11 @@ class Engine:
         self.steps = 0
 
     def compute_loss(self, batch: Batch) -> torch.Tensor:
-        """The loss of one batch (the step a training method overrides)."""
-        raise NotImplementedError
+        """The loss of one batch: ``loss(model, batch)`` (a subclass may override it)."""
+        if self.loss is None:
+            raise NotImplementedError(f"{type(self).__name__}: give a loss or override "
+                                      f"compute_loss")
+        return self.loss(self.model, batch)
 
     @property
     def iterations_per_epoch(self) -> int:
@@ -285,12 +304,18 @@ class Engine:
         result.steps = self.steps
         return result
 
-    def make_sampler(self, rng: np.random.Generator) -> RandomBatches | IdentityBatches:
+    def make_sampler(self, rng: np.random.Generator) -> Sampler:
         """The batch sampler of ``config`` (a step that needs other batches overrides it:
         anything with ``batches(count)`` and ``batch_size``), drawing from ``rng``."""
-        if self.config.sampler == "identity":
-            return IdentityBatches(self.samples.labels, self.config.p, self.config.k, rng,
-                                   cover=self.config.identity_epochs)
+        cfg, labels, modalities = self.config, self.samples.labels, self.samples.modalities
+        if cfg.sampler == "identity":
+            return IdentityBatches(labels, cfg.p, cfg.k, rng, cover=cfg.identity_epochs)
+        if cfg.sampler == "paired":
+            return PairedIdentityBatches(labels, modalities, cfg.p, cfg.k, rng,
+                                         cover=cfg.identity_epochs)
+        if cfg.sampler == "alternating":
+            return AlternatingBatches(labels, modalities, cfg.batch_size, rng,
+                                      drop_last=cfg.drop_last)
         return RandomBatches(len(self.samples), self.config.batch_size, rng,
                              drop_last=self.config.drop_last)
 
@@ -308,8 +333,10 @@ class Engine:
         if cfg.optimizer == "adam":
             return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                     fused=True)
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay, nesterov=True, fused=True)
+        sgd = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay, nesterov=True, fused=True)
+        zero_momentum(sgd)
+        return sgd
 
     def learning_rate(self, epoch: int) -> float:
         """The base rate of 0-based ``epoch``: ``lr`` times ``lr_gamma`` every ``lr_step``
@@ -322,6 +349,21 @@ class Engine:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         return lr
+
+
+def zero_momentum(sgd: torch.optim.SGD) -> None:
+    """Start every trainable parameter of ``sgd`` with a zero momentum buffer.
+
+    Torch's first step sets the buffer to the gradient, which ``momentum * 0 + grad``
+    gives bit for bit (no dampening), so nothing changes for a network whose parameters
+    all get gradients; a network with parts that get none in some steps (a trunk per
+    modality, batches of one modality) needs it, as the fused step cannot mix
+    parameters with and without a buffer. A parameter without a gradient is skipped
+    either way, as in every torch version."""
+    for group in sgd.param_groups:
+        for parameter in group["params"]:
+            if parameter.requires_grad:
+                sgd.state[parameter]["momentum_buffer"] = torch.zeros_like(parameter)
 
 
 class SoftmaxEngine(Engine):

@@ -92,7 +92,7 @@ class FixedStagePipeline(Pipeline):
         flips = draw_flips(rng, n, augmentation.flip)
         inputs = interleaved([(positions, self._outputs(images, modality, flips[positions]))
                               for modality, (positions, images) in host.parts.items()], n)
-        return Batch(inputs, host.labels.to(self.device, non_blocking=True), host.index)
+        return host.on_device(inputs, self.device)
 
     def keys(self, images: torch.Tensor, modality: str, flips: np.ndarray) -> np.ndarray:
         """(n,) store keys of raw crops ``images`` of ``modality``, mirrored where

@@ -1,7 +1,11 @@
 """Which training samples go into each batch.
 
 A sampler yields batches of sample positions; the engine asks for a number of batches
-per epoch. Both samplers draw from one seeded ``numpy.random.Generator``.
+per epoch. Every sampler draws from one seeded ``numpy.random.Generator``.
+
+The cross-modal samplers read a :class:`~methods.deep_data.SampleSet` of both
+modalities as it is laid out: every frame's RGB sample, then the depth samples of the
+same frames in the same order, so sample ``i + n`` is sample ``i``'s twin.
 """
 
 from __future__ import annotations
@@ -90,3 +94,59 @@ class IdentityBatches:
             self.rng.choice(self.members[i], size=self.k,
                             replace=len(self.members[i]) < self.k)
             for i in chosen])
+
+
+def paired_halves(labels: np.ndarray, modalities: np.ndarray) -> int:
+    """The number of frames ``n`` of a sample set of both modalities laid out as RGB
+    samples ``0..n-1``, then their depth twins ``n..2n-1`` with the same labels; a
+    ``ValueError`` for any other layout."""
+    labels, modalities = np.asarray(labels), np.asarray(modalities)
+    n = len(labels) // 2
+    if (len(labels) != 2 * n or n == 0 or (modalities[:n] == modalities[n:]).any()
+            or len(np.unique(modalities[:n])) != 1 or (labels[:n] != labels[n:]).any()):
+        raise ValueError("a paired sampler needs every frame once per modality: the "
+                         "samples of one modality, then their twins in the other")
+    return n
+
+
+class PairedIdentityBatches(IdentityBatches):
+    """P identities x K time steps, each time step in both modalities: the ``p * k``
+    samples of the first modality (grouped by identity, as :class:`IdentityBatches`),
+    then their twins, so a batch holds ``2 * p * k`` samples and every image's partner
+    of the same identity and time step in the other modality (the batches a
+    cross-modal loss mines)."""
+
+    def __init__(self, labels: np.ndarray, modalities: np.ndarray, p: int, k: int,
+                 rng: np.random.Generator, cover: bool = False) -> None:
+        self.frames = paired_halves(labels, modalities)
+        super().__init__(np.asarray(labels)[:self.frames], p, k, rng, cover)
+
+    @property
+    def batch_size(self) -> int:
+        return 2 * self.p * self.k
+
+    def _batch(self, chosen: np.ndarray) -> np.ndarray:
+        rows = super()._batch(chosen)
+        return np.concatenate([rows, rows + self.frames])
+
+
+class AlternatingBatches:
+    """Shuffled batches of one modality at a time, first modality first: each modality
+    has its own :class:`RandomBatches` over its samples, and batch ``2i`` comes from
+    the first, ``2i + 1`` from the second (two shuffled loaders zipped, one optimiser
+    step per batch, as a two-stream network trained modality by modality)."""
+
+    def __init__(self, labels: np.ndarray, modalities: np.ndarray, batch_size: int,
+                 rng: np.random.Generator, drop_last: bool = True) -> None:
+        self.frames = paired_halves(labels, modalities)
+        self.halves = [RandomBatches(self.frames, batch_size, rng, drop_last)
+                       for _ in range(2)]
+        self.batch_size = self.halves[0].batch_size
+        self._turn = 0
+
+    def batches(self, count: int) -> Iterator[np.ndarray]:
+        """The next ``count`` batches."""
+        for _ in range(count):
+            half = self._turn
+            self._turn = 1 - half
+            yield next(self.halves[half].batches(1)) + half * self.frames

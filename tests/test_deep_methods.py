@@ -1,17 +1,24 @@
 """The registered deep methods: options, fit/embed, artifact reuse and determinism."""
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch.nn.functional as F
 
+from benchmark.config import load_profile
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from benchmark.options import merge_tables
-from methods import deep
+from benchmark.options import merge_tables, take_declared
+from benchmark.planner import built_options
+from methods import deep, registry
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
 from methods.context import TaskContext, derive_seed
-from methods.registry import get_method
+from methods.loss_method import LossMethod
+from methods.losses import batch_hard_triplet_loss
+from methods.registry import get_method, register
 
 TINY = {"network": {"arch": "resnet18", "height": 32, "width": 16},
         "selection": {"epochs": 1, "eval_every": 1}, "softmax": {"batch_size": 16},
@@ -148,3 +155,91 @@ def test_a_network_key_holds_only_the_recipe_it_trains_with(tmp_path) -> None:
                           ({"selection": {"epochs": 3}}, softmax + triplet)]:
         keys = keys_of_every_network(tmp_path, **change)
         assert sorted(n for n in keys if keys[n] != base[n]) == sorted(moved), change
+
+
+class MarginLoss(LossMethod):
+    """A loss method with two hyperparameters, on paired batches."""
+
+    sampler = "paired"
+
+    @dataclass(frozen=True)
+    class Hyperparameters:
+        margin: float = 0.5
+        p: int = 2
+        k: int = 2
+
+        def __post_init__(self) -> None:
+            if self.margin < 0:
+                raise ValueError("margin must be >= 0")
+
+    def loss(self, outputs, labels, modalities):
+        return batch_hard_triplet_loss(outputs[0], labels, self.hyper.margin)
+
+
+class ScaledLoss(LossMethod):
+    """Another loss method, single-modal, with its own hyperparameter."""
+
+    modalities = ("depth",)
+
+    @dataclass(frozen=True)
+    class Hyperparameters:
+        scale: float = 1.0
+
+    def loss(self, outputs, labels, modalities):
+        return self.hyper.scale * F.cross_entropy(outputs[1], labels)
+
+
+def test_a_loss_key_holds_its_hyperparameters_and_the_sections_it_reads(tmp_path) -> None:
+    train, val = blob_frames(3, 4, 0, 1), blob_frames(2, 4, 10, 2)
+    context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
+
+    def keys(**changed) -> dict[str, str]:
+        offered = tiny(**{k: v for k, v in changed.items() if isinstance(v, dict)})
+        own = {k: v for k, v in changed.items() if not isinstance(v, dict)}
+        return {cls.__name__: cls(context, **take_declared(cls.Options, offered),
+                                  **take_declared(cls.Options, own)).training_key(train, val)
+                for cls in (MarginLoss, ScaledLoss)}
+
+    base = keys()
+    for change, moved in [({"margin": 0.3}, ["MarginLoss"]), ({"p": 3}, ["MarginLoss"]),
+                          ({"scale": 2.0}, ["ScaledLoss"]),
+                          ({"softmax": {"lr": 0.05}}, ["MarginLoss", "ScaledLoss"]),
+                          ({"triplet": {"margin": 0.3}}, []),
+                          ({"compute": {"eval_batch_size": 8}}, [])]:
+        changed = keys(**change)
+        assert sorted(n for n in base if changed[n] != base[n]) == moved, change
+
+
+def test_a_loss_reads_its_hyperparameters_from_its_own_section(registered_loss) -> None:
+    profile = load_profile("smoke", ["options.margin-loss.margin=0.25",
+                                     "options.deep.softmax.lr=0.05"])
+    options = built_options(profile, "margin-loss")
+    assert (options.margin, options.softmax.lr) == (0.25, 0.05)
+    method = MarginLoss(**dataclasses.asdict(options))
+    assert method.hyper == MarginLoss.Hyperparameters(margin=0.25)
+    config = method.train_config()
+    assert (config.sampler, config.p, config.k, config.lr) == ("paired", 2, 2, 0.05)
+    assert MarginLoss.settings == CROSS_MODAL and ScaledLoss.settings == DEPTH_ONLY
+    with pytest.raises(ConfigError, match="margin must be >= 0"):
+        built_options(load_profile("smoke", ["options.margin-loss.margin=-1.0"]),
+                      "margin-loss")
+    with pytest.raises(ConfigError, match="unknown option"):
+        built_options(load_profile("smoke", ["options.margin-loss.scale=2.0"]),
+                      "margin-loss")
+
+
+@pytest.fixture
+def registered_loss():
+    register("margin-loss")(MarginLoss)
+    yield
+    registry._REGISTRY.pop("margin-loss", None)
+    MarginLoss.name = ""
+
+
+def test_a_loss_class_that_cannot_work_is_refused_when_defined() -> None:
+    with pytest.raises(TypeError, match="needs hyperparameters p and k"):
+        type("NoBatchShape", (LossMethod,), {"sampler": "paired"})
+    with pytest.raises(TypeError, match="name option sections"):
+        type("Clash", (LossMethod,), {"Hyperparameters": dataclass(frozen=True)(
+            type("Hyperparameters", (), {"__annotations__": {"network": int},
+                                         "network": 1}))})

@@ -2,6 +2,7 @@
 and the batched augmentation it feeds."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -9,7 +10,14 @@ from benchmark.datasets.frames import PairedFrames
 from methods import augment
 from methods.augment import Augmentation
 from methods.deep_data import InputEncoder, Pipeline, SampleSet
-from methods.engine import SoftmaxEngine, TrainConfig, TripletEngine, seeded
+from methods.engine import (
+    Engine,
+    SoftmaxEngine,
+    TrainConfig,
+    TripletEngine,
+    seeded,
+    zero_momentum,
+)
 
 
 def blob_frames(n_ids: int = 4, per_id: int = 8, size=(16, 8), seed: int = 0) -> PairedFrames:
@@ -138,3 +146,65 @@ def test_random_erasing_zeroes_one_rectangle() -> None:
     erased = out[:, 0] == 0
     assert erased.flatten(1).any(1).all()
     assert torch.equal(erased, (out == 0).all(1))
+
+
+def test_batches_carry_each_samples_modality_on_the_training_device() -> None:
+    frames = blob_frames()
+    samples = SampleSet.of(frames, ["rgb", "depth"])
+    seen = []
+
+    def loss(model, batch):
+        seen.append((batch.index.copy(), batch.modalities.clone()))
+        assert batch.modalities.device == batch.inputs.device == batch.labels.device
+        return nn.functional.cross_entropy(model(batch.inputs)[1], batch.labels)
+
+    with seeded(0):
+        model = TinyNet(samples.num_classes)
+    engine = Engine(model, samples, Pipeline(InputEncoder(), (16, 8)),
+                    TrainConfig(epochs=1, batch_size=8, lr_step=0), quiet=True, loss=loss)
+    engine.fit()
+    assert len(seen) == len(samples) // 8
+    for index, codes in seen:
+        np.testing.assert_array_equal(codes.numpy(), samples.modalities[index])
+    assert {int(c) for _, codes in seen for c in codes} == {0, 1}
+
+
+def test_an_engine_without_a_loss_says_what_is_missing() -> None:
+    with pytest.raises(NotImplementedError, match="give a loss or override compute_loss"):
+        make_engine(Engine).fit()
+
+
+def test_zero_momentum_buffers_give_torchs_first_steps_bit_for_bit() -> None:
+    def trained(zeroed: bool) -> list[torch.Tensor]:
+        with seeded(3):
+            model = nn.Linear(5, 3)
+            inputs = torch.randn(4, 5)
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4,
+                              nesterov=True, fused=True)
+        if zeroed:
+            zero_momentum(sgd)
+        for _ in range(3):
+            sgd.zero_grad(set_to_none=True)
+            model(inputs).pow(2).sum().backward()
+            sgd.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    for plain, zeroed in zip(trained(False), trained(True), strict=True):
+        assert torch.equal(plain, zeroed)
+
+
+def test_a_part_without_gradients_in_some_steps_is_left_alone() -> None:
+    first, second = nn.Linear(3, 2), nn.Linear(3, 2)
+    sgd = torch.optim.SGD([*first.parameters(), *second.parameters()], lr=0.1,
+                          momentum=0.9, weight_decay=5e-4, nesterov=True, fused=True)
+    zero_momentum(sgd)
+    before = second.weight.detach().clone()
+    for part in (first, first, second):  # the second part joins after two steps
+        sgd.zero_grad(set_to_none=True)
+        part(torch.ones(1, 3)).sum().backward()
+        if part is first:
+            unchanged = second.weight.detach().clone()
+        sgd.step()
+        if part is first:
+            assert torch.equal(second.weight, unchanged)
+    assert not torch.equal(second.weight, before)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,7 +18,7 @@ from methods import api
 class AGWRecipe:
     """``[options.agw.recipe]``: AGW's schedule, batches and head (see the module)."""
 
-    optimizer, lr_step, backbone_lr_mult = "sgd", 0, 0.1  # class constants, not options
+    optimizer, lr_step, backbone_lr_mult, sampler = "sgd", 0, 0.1, "paired"  # constants
     outside_engine = ("warmup", "decay_at", "hidden", "gem")
     lr: float = 0.1
     epochs: int = 81
@@ -79,31 +78,12 @@ class TwoStreamNetwork(api.ReidNetwork):
         return self.head(features, codes)
 
 
-class PairedIdentityBatches(api.IdentityBatches):
-    """P identities x K time steps, each in both modalities (rgb rows, then depth)."""
-
-    def __init__(self, labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> None:
-        self.frames = len(labels) // 2
-        super().__init__(labels[:self.frames], p, k, rng)
-
-    @property
-    def batch_size(self) -> int:
-        return 2 * self.p * self.k
-
-    def _batch(self, chosen: np.ndarray) -> np.ndarray:
-        rows = super()._batch(chosen)
-        return np.concatenate([rows, rows + self.frames])
-
-
 class AGWEngine(api.Engine):
-    """Identity loss plus weighted regularised triplet; AGW's batches and schedule."""
+    """Identity loss plus weighted regularised triplet; AGW's schedule."""
 
     def __init__(self, *args: Any, options: AGWOptions, **kwargs: Any) -> None:
         self.options = options
         super().__init__(*args, **kwargs)
-
-    def make_sampler(self, rng: np.random.Generator) -> api.IdentityBatches:
-        return PairedIdentityBatches(self.samples.labels, self.config.p, self.config.k, rng)
 
     def learning_rate(self, epoch: int) -> float:
         warm, (one, two) = self.options.recipe.warmup, self.options.recipe.decay_at
@@ -111,8 +91,7 @@ class AGWEngine(api.Engine):
         return self.config.lr * scale
 
     def compute_loss(self, batch: api.Batch) -> torch.Tensor:
-        codes = torch.from_numpy(self.samples.modalities[batch.index]).to(batch.labels.device)
-        feat, logits = self.model(batch.inputs, codes)
+        feat, logits = self.model(batch.inputs, batch.modalities)
         return (F.cross_entropy(logits.float(), batch.labels)
                 + api.weighted_regularized_triplet_loss(feat, batch.labels))
 
@@ -136,8 +115,7 @@ class AGW(api.DeepMethod):
                                                      network.embedding_dim, num_classes))
 
     def train_config(self) -> api.TrainConfig:
-        recipe = self.options.recipe
-        return self.options.engine_config(recipe, batch_size=2 * recipe.p * recipe.k)
+        return self.options.engine_config(self.options.recipe)
 
     def engine_options(self) -> dict[str, Any]:
         return {"options": self.options}

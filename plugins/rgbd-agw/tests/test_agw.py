@@ -15,6 +15,7 @@ import torch
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.options import take_declared
+from methods import api
 from methods.context import TaskContext
 
 PLUGIN = Path(rgbd_agw.__file__)
@@ -44,7 +45,10 @@ def test_learning_rate_is_agws_warm_up_and_steps() -> None:
 
 def test_batches_hold_p_identities_with_k_frames_in_both_modalities() -> None:
     labels = np.tile(np.repeat(np.arange(5), 3), 2)  # 15 rgb samples, then their depth
-    sampler = rgbd_agw.PairedIdentityBatches(labels, 2, 2, np.random.default_rng(0))
+    config = rgbd_agw.AGW(**TINY).train_config()
+    assert (config.sampler, config.p, config.k) == ("paired", 2, 2)
+    modalities = np.repeat([0, 1], 15)
+    sampler = api.PairedIdentityBatches(labels, modalities, 2, 2, np.random.default_rng(0))
     assert sampler.batch_size == 8
     for batch in sampler.batches(4):
         rgb, depth = batch[:4], batch[4:]
