@@ -27,11 +27,19 @@ Training steps and recipes:
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.
+Backbones, heads and data sets (each also found through an entry-point group:
+``rgbd_bench.backbones``, ``rgbd_bench.heads``, ``rgbd_bench.datasets``):
+    register_backbone (a Backbone subclass, built as ``cls(arch)``), register_head (a
+    builder ``(pooled width, class count, embedding size, dropout) -> module``),
+    register_dataset (a Dataset subclass, which builds PairedFrames).
 """
 
+from benchmark.datasets.base import Dataset, register_dataset
+from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
 from methods.augment import Augmentation
 from methods.backbone import Backbone
+from methods.backbones import register_backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.deep import (
@@ -63,7 +71,7 @@ from methods.losses import (
     pairwise_distances,
     weighted_regularized_triplet_loss,
 )
-from methods.networks import ReidNetwork, build_network
+from methods.networks import ReidNetwork, build_network, register_head
 from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
 
@@ -77,4 +85,5 @@ __all__ = [
     "batch_hard_triplet_loss", "build_network", "engine_fields", "pairwise_distances",
     "register", "softmax_recipe", "speed_only", "triplet_recipe",
     "weighted_regularized_triplet_loss",
+    "register_backbone", "register_head", "register_dataset", "Dataset", "PairedFrames",
 ]
