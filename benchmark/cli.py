@@ -54,6 +54,9 @@ def _add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", help="comma-separated method names")
     parser.add_argument("--folds", type=int, help="number of folds")
     parser.add_argument("--trials", type=int, help="gallery resamplings per fold")
+    parser.add_argument("--seeds", type=int,
+                        help="training seeds per task (overrides [run] seeds; methods with "
+                             "a deterministic fit run once); see docs/statistics.md")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="override any profile key, e.g. --set options.deep.selection.epochs=2")
@@ -97,6 +100,8 @@ def plan_from_args(args: argparse.Namespace, default: str = DEFAULT_PROFILE) -> 
         settings.append(f"run.folds={args.folds}")
     if args.trials is not None:
         settings.append(f"run.trials={args.trials}")
+    if args.seeds is not None:
+        settings.append(f"run.seeds={args.seeds}")
     base = text.build(selection)
     profile = text.build(selection + settings)
     if other_dataset:  # the profile's [dataset] options belong to its own data set
@@ -132,6 +137,7 @@ def command_run(args: argparse.Namespace) -> int:
         execute(plan, paths, args.executor, quiet=not _bars(args), force=args.force)
     except TasksFailed as error:
         failed = error
+    _publish_splits(plan, paths)
     tables_error: Exception | None = None
     if not args.no_tables and (failed is None or failed.records):
         try:
@@ -151,6 +157,30 @@ def command_run(args: argparse.Namespace) -> int:
     return 1
 
 
+def _publish_splits(plan: RunPlan, paths) -> None:
+    """The run's folds as ``splits.json`` beside its records (see
+    :mod:`benchmark.published_splits`)."""
+    from benchmark.published_splits import write_splits
+
+    written = write_splits(plan.profile, paths.output, paths.cache)
+    if written is not None:
+        log.info("folds: %s", written)
+
+
+def command_export_rankings(args: argparse.Namespace) -> int:
+    """Each method's test rankings in TVRID's submission format (see
+    :mod:`benchmark.rankings_export`)."""
+    from benchmark.rankings_export import export_rankings
+    from benchmark.validation import validate_run
+
+    plan = plan_from_args(args)
+    paths = _paths(args)
+    validate_run(plan, paths)
+    written = export_rankings(plan, paths, args.to, quiet=not _bars(args))
+    print(f"rankings: {args.to} ({len(written)} files)")
+    return 0
+
+
 def _sweep(*roots: Path) -> None:
     """Remove what killed runs left half-written (see :mod:`benchmark.atomic`)."""
     removed = sweep_stale_temporaries(*roots)
@@ -162,7 +192,7 @@ def _sweep(*roots: Path) -> None:
 def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
     """The plan's tasks and whether each has its record; with ``as_json`` each with its
     resolved options, seed, the tasks it needs and the parts of its identity."""
-    from benchmark.records import load_record
+    from benchmark.records import load_record, record_seed_index
 
     profile = plan.profile
     store = paths.record_store(profile)
@@ -173,13 +203,15 @@ def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
             current = task.is_current(record)
             differs: list[str] = []
             if not current:
-                for path in store.others(profile.run.dataset, task.method, task.fold,
-                                         task.identity)[:1]:
-                    stored = load_record(path).get("identity") or {}
-                    differs = task.provenance.differences(stored) or ["data"]
+                others = [load_record(path) for path in store.others(
+                    profile.run.dataset, task.method, task.fold, task.identity)]
+                for other in [r for r in others
+                              if record_seed_index(r) == task.seed_index][:1]:
+                    differs = task.provenance.differences(other.get("identity") or {}) \
+                        or ["data"]
             rows.append({"wave": number, "dataset": profile.run.dataset,
                          "method": task.method, "fold": task.fold,
-                         "record_exists": current or bool(differs),
+                         "seed_index": task.seed_index, "record_exists": current or bool(differs),
                          "record_current": current, "differs_in": differs,
                          "options": task.options, "seed": task.seed,
                          "needs": [t.method for t in task.needs],
@@ -193,7 +225,8 @@ def _print_plan(plan: RunPlan, paths, executor: str, as_json: bool) -> None:
     for t in rows:
         state = ("" if not t["record_exists"] else " (record exists)" if t["record_current"]
                  else f" (record made with other {', '.join(t['differs_in'])}: reruns)")
-        print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}{state} "
+        seed = f" seed {t['seed_index']}" if t["seed_index"] else ""
+        print(f"wave {t['wave']}: {t['dataset']} {t['method']} fold {t['fold']}{seed}{state} "
               f"[{executor}]")
 
 
@@ -210,13 +243,14 @@ def _bars(args: argparse.Namespace) -> bool:
 
 
 def _write_tables(plan: RunPlan, paths, with_paper: bool, fmt: str,
-                  selection: dict | None = None, significance: bool = True) -> None:
+                  selection: dict | None = None, significance: bool = True,
+                  seed_spread: str = "footnote") -> None:
     from benchmark.report import write_report
 
     before = _file_states(paths.output / "tables" / plan.variant)
     out_dir, written = write_report(plan, paths, with_paper=with_paper,
                                     markdown=fmt == "markdown", selection=selection,
-                                    significance=significance)
+                                    significance=significance, seed_spread=seed_spread)
     after = _file_states(out_dir)
     changed = sum(after[path] != before.get(path) for path in after)
     print(f"tables: {out_dir} ({len(written)} files"
@@ -240,7 +274,8 @@ def command_tables(args: argparse.Namespace) -> int:
     selection = {"methods": plan.profile.run.methods if args.methods is not None else None,
                  "folds": args.folds}
     _write_tables(plan, paths, with_paper=args.with_paper, fmt=args.format,
-                  selection=selection, significance=not args.no_significance)
+                  selection=selection, significance=not args.no_significance,
+                  seed_spread=args.latex_seed_spread)
     return 0
 
 
@@ -387,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print the tables as Markdown")
     tables.add_argument("--no-significance", action="store_true",
                         help="no pairwise tests and no marks beyond each column's best")
+    tables.add_argument("--latex-seed-spread", choices=("footnote", "column"),
+                        default="footnote",
+                        help="with several training seeds, LaTeX shows their std as a "
+                             "footnote line (default) or a column after each metric")
     tables.set_defaults(func=command_tables)
     compare = sub.add_parser("compare", help="paired test of two methods, cell by cell")
     compare.add_argument("method_a")
@@ -415,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--prune", action="store_true",
                        help="remove every artifact no current record uses")
     cache.set_defaults(func=command_cache)
+    export = sub.add_parser("export-rankings",
+                            help="write each method's test rankings as TVRID submission "
+                                 "CSVs (rankings_rgb/depth/cross.csv)")
+    _add_profile_arguments(export)
+    export.add_argument("--to", type=Path, required=True, metavar="DIR",
+                        help="folder for <method>/fold<k>/rankings_<track>.csv")
+    export.set_defaults(func=command_export_rankings)
     speed = sub.add_parser("speed", help="measure feature extraction and training speed")
     speed.add_argument("--quick", action="store_true", help="smaller batches, fewer repeats")
     speed.set_defaults(func=command_speed)

@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.options import check_types, merge_tables
+from benchmark.protocol import PROTOCOLS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +50,7 @@ class RunConfig:
     protocol: str = "paper"
     authors_bug: bool = False
     single_shot: str = "draw-then-drop"
+    seeds: int = 1
 
     def validate(self, source: str) -> None:
         def fail(message: str) -> None:
@@ -60,12 +62,14 @@ class RunConfig:
             fail(f"folds must be >= 1, got {self.folds}")
         if self.trials < 1:
             fail(f"trials must be >= 1, got {self.trials}")
+        if self.seeds < 1:
+            fail(f"seeds must be >= 1 (training seeds per task), got {self.seeds}")
         if len(self.image_size) != 2 or min(self.image_size) < 8:
             fail(f"image_size must be [height, width] >= 8 pixels, got {self.image_size}")
         if self.device not in ("auto", "cpu", "cuda"):
             fail(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.protocol not in ("paper", "authors-code"):
-            fail(f"protocol must be 'paper' or 'authors-code', got {self.protocol!r}")
+        if self.protocol not in PROTOCOLS:
+            fail(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.single_shot not in SINGLE_SHOT_RULES:
             fail(f"single_shot must be one of {', '.join(SINGLE_SHOT_RULES)}, got "
                  f"{self.single_shot!r}")

@@ -10,6 +10,11 @@ everything it trains come. Everything downstream reads the plan instead of deriv
 of this again: the runner (which tasks to skip), ``run --dry-run``, the executors and
 ``tables``/``compare`` (which records are current).
 
+With ``[run] seeds = N`` (``--seeds N``) every method that trains with randomness gets
+N tasks per fold, one per training seed (seed index 0 is the seed a one-seed run uses,
+so its records serve both); a method whose class declares ``deterministic_fit`` gets
+one, which stands for every seed (:func:`seed_indices`).
+
 Records are found by identity: a changed setting reruns exactly the tasks whose
 identity it changes, and every other record is reused in place. Which methods run, how
 many folds (fold k is the same for any count), the device, the data set's root folder,
@@ -36,6 +41,7 @@ from benchmark.options import (
     undeclared,
 )
 from benchmark.protocol import EVALUATION_VERSION, draw_single_shot_gallery, single_shot
+from benchmark.records import record_seed_index
 from methods.context import TaskInput, config_hash, derive_seed
 from methods.fingerprint import code_digest
 from methods.identity import TaskProvenance, task_provenance
@@ -44,10 +50,11 @@ from methods.registry import available_methods, get_method
 
 @dataclass(frozen=True)
 class ResolvedTask:
-    """One (method, fold) task with everything it runs with.
+    """One (method, fold, training seed) task with everything it runs with.
 
     Attributes:
         method, fold: which task.
+        seed_index: which of the run's training seeds (0: the seed of a one-seed run).
         options: the method's fully resolved options (``dataclasses.asdict`` of its
             built ``Options``); read them, never change them.
         seed: the seed the method trains with.
@@ -66,10 +73,17 @@ class ResolvedTask:
     wave: int | None
     settings: dict[str, Any] = field(hash=False, repr=False)
     provenance: TaskProvenance = field(hash=False, repr=False)
+    seed_index: int = 0
 
     @property
-    def key(self) -> tuple[str, int]:
-        return self.method, self.fold
+    def key(self) -> tuple[str, int, int]:
+        return self.method, self.fold, self.seed_index
+
+    @property
+    def label(self) -> str:
+        """``<method> fold <k>``, with ``seed <s>`` for a seed other than the first."""
+        seed = f" seed {self.seed_index}" if self.seed_index else ""
+        return f"{self.method} fold {self.fold}{seed}"
 
     @property
     def identity(self) -> str:
@@ -130,18 +144,25 @@ class RunPlan:
         count = max((t.wave for t in self.tasks if t.wave is not None), default=-1) + 1
         return [[t for t in self.tasks if t.wave == number] for number in range(count)]
 
-    def task(self, method: str, fold: int) -> ResolvedTask:
-        """The plan's task of ``method`` on ``fold``; a method or fold the plan does not
-        run (e.g. a record's, for ``tables``) is resolved under the same profile."""
+    def task(self, method: str, fold: int, seed_index: int = 0) -> ResolvedTask:
+        """The plan's task of ``method`` on ``fold`` with training seed ``seed_index``; a
+        method or fold the plan does not run (e.g. a record's, for ``tables``) is resolved
+        under the same profile."""
         for task in self.tasks:
-            if task.key == (method, fold):
+            if task.key == (method, fold, seed_index):
                 return task
-        return _resolve(self.profile, self.shared, self.data, method, fold, {}, {})
+        return _resolve(self.profile, self.shared, self.data, method, fold, {}, {},
+                        seed_index=seed_index)
 
     def is_current(self, record: dict[str, Any]) -> bool:
-        """Whether a stored record is the one this plan's task of its method and fold makes."""
+        """Whether a stored record is the one this plan's task of its method, fold and
+        seed makes (a seed index beyond the plan's ``seeds`` is not)."""
+        index = record_seed_index(record)
         try:
-            task = self.task(record["method"], record["fold"])
+            if index not in seed_indices(get_method(record["method"]),
+                                         self.profile.run.seeds):
+                return False
+            task = self.task(record["method"], record["fold"], index)
         except ConfigError:  # a method no longer registered
             return False
         return task.is_current(record)
@@ -235,26 +256,42 @@ def built_options(profile: Profile, method: str) -> Any:
                          f"{profile.source}: options of method {method!r}")
 
 
-def task_seed(profile: Profile, method: str, fold: int) -> int:
-    """The seed of ``method`` on ``fold``: its own, or its ``seed_method``'s (an ablation
-    then differs from its base method in its pinned option only)."""
-    return derive_seed(profile.run.seed, get_method(method).seed_method or method, fold)
+def task_seed(profile: Profile, method: str, fold: int, seed_index: int = 0) -> int:
+    """The training seed ``seed_index`` of ``method`` on ``fold``: derived from the run
+    seed, the method (its own, or its ``seed_method``'s: an ablation then differs from
+    its base method in its pinned option only), the fold and, after the first, the seed
+    index. Index 0 is the seed a one-seed run has always used."""
+    name = get_method(method).seed_method or method
+    if seed_index == 0:
+        return derive_seed(profile.run.seed, name, fold)
+    return derive_seed(profile.run.seed, name, fold, "training-seed", seed_index)
+
+
+def seed_indices(cls: type, seeds: int) -> range:
+    """The training seeds a method runs with: all ``seeds``, or only the first when its
+    class declares ``deterministic_fit`` (its model does not depend on the seed, so one
+    record stands for every seed)."""
+    return range(1 if cls.deterministic_fit else seeds)
 
 
 def _resolve(profile: Profile, shared: dict[str, Any], data: dict[int, str | None],
              method: str, fold: int, waves: dict[str, int],
-             done: dict[tuple[str, int], ResolvedTask], chain: tuple[str, ...] = ()
-             ) -> ResolvedTask:
-    """``method`` on ``fold`` with its requirements, each resolved once (``done``; the
-    options of a method once for all its folds)."""
-    if (method, fold) in done:
-        return done[(method, fold)]
+             done: dict[tuple[str, int, int], ResolvedTask], chain: tuple[str, ...] = (),
+             seed_index: int = 0) -> ResolvedTask:
+    """``method`` on ``fold`` with training seed ``seed_index`` and its requirements, each
+    resolved once (``done``; the options of a method once for all its folds and seeds).
+    A requirement is resolved with the same seed index (a student's teacher is trained
+    with the student's seed index), or the first where it has a deterministic fit."""
+    if (method, fold, seed_index) in done:
+        return done[(method, fold, seed_index)]
     if method in chain:
         raise ConfigError(f"methods depend on each other in a cycle: {chain + (method,)}")
     cls = get_method(method)
     needs = tuple(_resolve(profile, shared, data, name, fold, waves, done,
-                           chain + (method,)) for name in cls.requires)
-    resolved = next((t for (m, _), t in done.items() if m == method), None)
+                           chain + (method,),
+                           0 if get_method(name).deterministic_fit
+                           else seed_index) for name in cls.requires)
+    resolved = next((t for (m, _, _), t in done.items() if m == method), None)
     if resolved is None:
         built = built_options(profile, method)
         options = dataclasses.asdict(built)
@@ -262,16 +299,17 @@ def _resolve(profile: Profile, shared: dict[str, Any], data: dict[int, str | Non
             cls, built, 0, evaluation=evaluation_digest(profile, cls.settings))
     else:
         options, provenance = resolved.options, resolved.provenance
-    seed = task_seed(profile, method, fold)
+    seed = task_seed(profile, method, fold, seed_index)
     provenance = dataclasses.replace(
         provenance, seed=seed, data=data.get(fold),
         needs={t.method: t.provenance.static_key for t in needs})
     settings = {**shared, "method": method, "fold": fold,
                 "settings": [list(s) for s in cls.settings], "options": options,
-                "method_seed": seed}
+                "method_seed": seed, "seed_index": seed_index}
     task = ResolvedTask(method=method, fold=fold, options=options, seed=seed, needs=needs,
-                        wave=waves.get(method), settings=settings, provenance=provenance)
-    done[(method, fold)] = task
+                        wave=waves.get(method), settings=settings, provenance=provenance,
+                        seed_index=seed_index)
+    done[(method, fold, seed_index)] = task
     return task
 
 
@@ -302,8 +340,9 @@ def plan_run(profile: Profile, base: Profile | None = None,
     """The plan of ``profile``, with each fold's data digest from the crop cache under
     ``cache_dir`` when it is built. With ``base`` (the same profile without the command
     line's setting changes) the plan's ``variant`` is ``<base name>+<settings key>`` when
-    the changes alter some task's identity, so that its tables never replace the
-    profile's; its records sit beside the profile's, found by identity."""
+    the changes alter some task's identity, and ends in ``+seeds<N>`` when they change
+    the number of training seeds, so that its tables never replace the profile's; its
+    records sit beside the profile's, found by identity."""
     check_group_options(profile)
     shared = shared_settings(profile)
     data = data_digests(profile, cache_dir)
@@ -315,6 +354,9 @@ def plan_run(profile: Profile, base: Profile | None = None,
         if any(own.get(t.key, _static(t)) != _static(t) for t in tasks):
             key = config_hash([_static(t) for t in tasks])[:8]
             variant = f"{base.name}+{key}"
+        if profile.run.seeds != base.run.seeds:
+            variant += f"+seeds{profile.run.seeds}"
+        if variant != profile.name:
             profile = dataclasses.replace(profile, changes=list(changes or []))
     return RunPlan(profile=profile, variant=variant, tasks=tasks, shared=shared, data=data)
 
@@ -326,6 +368,8 @@ def _static(task: ResolvedTask) -> tuple[str, str]:
 def _tasks(profile: Profile, shared: dict[str, Any], data: dict[int, str | None]
            ) -> tuple[ResolvedTask, ...]:
     waves = _run_order(profile.run.methods)
-    done: dict[tuple[str, int], ResolvedTask] = {}
-    return tuple(_resolve(profile, shared, data, method, fold, waves, done)
-                 for method in waves for fold in range(profile.run.folds))
+    done: dict[tuple[str, int, int], ResolvedTask] = {}
+    return tuple(_resolve(profile, shared, data, method, fold, waves, done, seed_index=index)
+                 for method in waves
+                 for index in seed_indices(get_method(method), profile.run.seeds)
+                 for fold in range(profile.run.folds))

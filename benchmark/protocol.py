@@ -15,9 +15,11 @@ For one (query modality, gallery modality) setting:
   - ``"exclude-then-draw"``: each query's twin leaves its gallery first, then one image
     per identity is drawn for that query, so every query with another image of its
     identity counts in every trial. This is torchreid's single-gallery-shot evaluation
-    (``eval_cuhk03``) and the authors' evaluator
-    (``open-reid/reid/evaluation_metrics/ranking.py:51-78``: ``valid`` drops the twin,
-    then ``_unique_sample`` draws one valid item per identity, per query and repeat).
+    (``eval_cuhk03``) and what the authors' evaluator sets out to do
+    (``open-reid/reid/evaluation_metrics/ranking.py:51-78``: ``_unique_sample`` draws one
+    item per identity among those ``valid`` allows, per query and repeat); there the
+    mask meant to drop the twin is applied in the wrong order, so the twin usually stays
+    (reproduced by :mod:`benchmark.protocol_authors` with ``authors_bug``).
 
   The two have the same expectation when every identity has the same number of images
   and differ otherwise.
@@ -37,18 +39,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmark.distance import euclidean_distance
 from benchmark.metrics import average_precisions, ranked_matches
 
+if TYPE_CHECKING:
+    from benchmark.protocol_tvrid import Passages
+
 RANK_METRICS = ("rank1", "rank5", "rank10")
 METRICS = (*RANK_METRICS, "mAP")
 # Bumped when a metric's definition or a record's content changes, so that records made
 # before are recomputed (3: per-query outcomes stored beside each record).
 EVALUATION_VERSION = 3
-PROTOCOLS = ("paper", "authors-code")
+PROTOCOLS = ("paper", "authors-code", "tvrid")
 SINGLE_SHOT_RULES = ("draw-then-drop", "exclude-then-draw")
 BLOCK = 1024  # queries ranked at a time: memory stays BLOCK x n_gallery
 Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -226,7 +232,8 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
                 *, same_modality: bool = False, trials: int = 10, seed: int = 0,
                 protocol: str = "paper", authors_bug: bool = False,
                 distance: Distance | None = None,
-                single_shot_rule: str = "draw-then-drop") -> dict:
+                single_shot_rule: str = "draw-then-drop",
+                passages: Passages | None = None) -> dict:
     """Single-shot CMC averaged over ``trials`` random galleries, and multi-shot mAP.
 
     Args:
@@ -234,12 +241,15 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
         *_pids: identity labels; *_frames: time-step keys (equal pid and frame = twins).
         same_modality: query and gallery are the same images (Tables 1-2).
         trials: number of random galleries; seed: seed of the draws.
-        protocol: ``"paper"`` (this module) or ``"authors-code"`` (the authors' published
-            evaluator, see :mod:`benchmark.protocol_authors`); ``authors_bug`` reproduces
-            that evaluator's twin-exclusion and loop-bound bugs.
+        protocol: ``"paper"`` (this module), ``"authors-code"`` (the authors' published
+            evaluator, see :mod:`benchmark.protocol_authors`; ``authors_bug`` reproduces
+            that evaluator's twin-exclusion and loop-bound bugs) or ``"tvrid"`` (TVRID's
+            passage rankings and scenarios, :mod:`benchmark.protocol_tvrid`).
         distance: callable (query, gallery) -> (nq, ng); Euclidean by default.
         single_shot_rule: ``"draw-then-drop"`` or ``"exclude-then-draw"`` (module
             docstring).
+        passages: ``tvrid`` protocol: each item's passage (query and gallery are then the
+            same items).
 
     Returns:
         ``rank1``, ``rank5``, ``rank10`` (mean over trials), ``mAP`` (multi-shot, see
@@ -247,7 +257,8 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
         ``trials``, the per-trial rank dicts (with ``single_shot_mAP``, the mAP over
         that trial's single-shot gallery, for comparison only); and ``outcomes``, the
         per-query :class:`QueryOutcomes`. The ``authors-code`` protocol returns its own
-        definitions (mAP per trial over its sampled gallery) and no outcomes.
+        definitions (mAP per trial over its sampled gallery) and no outcomes; ``tvrid``
+        its own (one deterministic trial, per-scenario scores, outcomes per passage).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
@@ -267,6 +278,12 @@ def single_shot(query_emb: np.ndarray, query_pids: np.ndarray, query_frames: np.
                           or not np.array_equal(query_frames, gallery_frames)):
         raise ValueError("same_modality=True needs the same images as query and gallery")
     distance = distance or euclidean_distance
+    if protocol == "tvrid":
+        from benchmark.protocol_tvrid import tvrid_protocol
+
+        if passages is None:
+            raise ValueError("the tvrid protocol needs each item's passage (passages=...)")
+        return tvrid_protocol(query_emb, gallery_emb, query_pids, passages, distance)
     if protocol == "authors-code":
         from benchmark.protocol_authors import authors_code_protocol
 

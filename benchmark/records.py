@@ -16,6 +16,12 @@ from benchmark.protocol import QueryOutcomes
 from benchmark.record_schema import missing_fields, record_problem
 
 
+def record_seed_index(record: dict[str, Any]) -> int:
+    """Which training seed made a record (its task's seed index; records of one-seed
+    runs, which do not say: 0)."""
+    return int(record.get("config", {}).get("seed_index", 0))
+
+
 def load_record(path: Path) -> dict[str, Any]:
     """A record file, checked: an unreadable, incomplete or ill-typed one is a
     :class:`BenchmarkError` naming the file, the field and what to do."""

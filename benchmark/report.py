@@ -14,13 +14,14 @@ from benchmark.figures import plot_distillation, plot_rankings
 from benchmark.figures_cmc import plot_cmc
 from benchmark.planner import RunPlan
 from benchmark.provenance import provenance
-from benchmark.records import RecordStore
+from benchmark.records import RecordStore, record_seed_index
 from benchmark.runner import Paths
-from benchmark.table_statistics import OutcomeStore
+from benchmark.table_statistics import OutcomeStore, outcome_key
 from benchmark.tables import (
     PAPER_DATASET_NAMES,
     aggregate,
     build_table,
+    deterministic_methods,
     mixed_origins,
     to_markdown,
     write_tables,
@@ -28,6 +29,9 @@ from benchmark.tables import (
 
 log = logging.getLogger("rgbd_bench")
 FIGURE5_PREFERENCE = ("distill-depth2rgb-softmax", "one-stream", "lomo-xqda")
+ONE_SEED_WARNING = ("one training seed per cell: intervals and marks cover test identities "
+                    "and gallery draws, not training noise (--seeds N covers it; "
+                    "docs/statistics.md)")
 
 
 def profiles_with_records(output: Path) -> list[str]:
@@ -75,7 +79,7 @@ def load_outcomes(store: RecordStore, records: list[dict[str, Any]]) -> OutcomeS
         if outcomes is None:
             reasons.append(reason)
         else:
-            found[(record["dataset"], record["method"], record["fold"])] = outcomes
+            found[outcome_key(record)] = outcomes
     if reasons:
         log.warning("%d of %d records have no per-query outcomes (%s): their cells get no "
                     "interval and no significance test; rerun `rgbd-bench run` to add them",
@@ -87,6 +91,12 @@ def current_records(plan: RunPlan, records: list[dict[str, Any]]) -> list[dict[s
     """The records the plan's tasks would make as they are; one line says how many others
     (made with other settings or by older code) are left out."""
     current = [r for r in records if plan.is_current(r)]
+    seeds = plan.profile.run.seeds
+    beyond = [r for r in records if r not in current and record_seed_index(r) >= seeds]
+    if beyond:
+        log.warning("%d records of training seeds beyond the %d asked for are left out "
+                    "(--seeds N uses them)", len(beyond), seeds)
+        records = [r for r in records if record_seed_index(r) < seeds]
     if len(current) < len(records):
         log.warning("%d of %d records of profile %r were made with other settings or by "
                     "older code and are left out; `rgbd-bench run` with the same options "
@@ -96,9 +106,12 @@ def current_records(plan: RunPlan, records: list[dict[str, Any]]) -> list[dict[s
 
 def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
                  markdown: bool = False, selection: dict[str, Any] | None = None,
-                 significance: bool = True) -> tuple[Path, list[Path]]:
+                 significance: bool = True, seed_spread: str = "footnote"
+                 ) -> tuple[Path, list[Path]]:
     """Write the tables and figures of every data set the plan's current records cover;
-    returns the folder and the files."""
+    returns the folder and the files. With one training seed per cell one line warns
+    that the intervals and marks do not cover training noise (unless every method has a
+    deterministic fit)."""
     profile = plan.profile
     store = paths.record_store(profile)
     records = current_records(plan, _selected(store.all_records(), selection))
@@ -114,7 +127,11 @@ def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
     outcomes = load_outcomes(store, records)
     written = write_tables(records, out_dir, plan.variant, with_paper=with_paper,
                            provenance=origin, context=context, outcomes=outcomes,
-                           statistics=profile.statistics, significance=significance)
+                           statistics=profile.statistics, significance=significance,
+                           seed_spread=seed_spread)
+    trained = {r["method"] for r in records} - deterministic_methods()
+    if trained and not any(record_seed_index(r) for r in records):
+        log.warning(ONE_SEED_WARNING)
     written += write_ablation_tables(records, out_dir, plan.variant, origin, context)
     summary = aggregate(records)
     for dataset in sorted({r["dataset"] for r in records}):
@@ -141,7 +158,8 @@ def write_report(plan: RunPlan, paths: Paths, with_paper: bool = False,
 def _figure5(profile: Profile, paths: Paths, records: list[dict], path: Path) -> list[Path]:
     """Figure 5 from the preferred cross-modal method's fold-0 record, if it can be drawn
     from the crop cache as it is (never building one)."""
-    by_method = {r["method"]: r for r in records if r["fold"] == 0 and r.get("examples")}
+    by_method = {r["method"]: r for r in records
+                 if r["fold"] == 0 and record_seed_index(r) == 0 and r.get("examples")}
     cross = [m for m, r in by_method.items()
              if any(a != b for a, b in (s.split("->") for s in r["examples"]))]
     if not cross or records[0]["dataset"] != profile.run.dataset:

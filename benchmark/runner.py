@@ -28,6 +28,7 @@ from benchmark.protocol import single_shot
 from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.splits import Fold
+from methods.base import Matcher
 from methods.context import ArtifactUse, TaskContext, derive_seed
 from methods.registry import get_method
 
@@ -94,28 +95,30 @@ def ranking_examples(embeddings: dict[str, np.ndarray], test: PairedFrames,
     return out
 
 
-def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = False,
-             opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
-             force: bool = False, recomputed: set[Path] | None = None) -> dict[str, Any]:
-    """Run one task of the plan (unless its current record exists) and write its record;
-    returns the record. ``force`` recomputes it for real: its record is removed first (a
-    failure leaves none standing as current) and its networks and features are
-    recomputed, not loaded (``recomputed``: what forced tasks of this run already
-    recomputed, shared by them)."""
+@dataclass(frozen=True)
+class Fitted:
+    """A task's method fitted on its fold and its test frames embedded, per modality."""
+
+    dataset: Dataset
+    fold: Fold
+    context: TaskContext
+    matcher: Matcher
+    train_frames: int
+    test: PairedFrames
+    embeddings: dict[str, np.ndarray]
+    started: float
+    embedded: float
+    timings: dict[str, float]
+
+
+def fit_and_embed(plan: RunPlan, task: ResolvedTask, paths: Paths,
+                  opened: tuple[Dataset, PairedFrames, list[Fold]], *, quiet: bool = False,
+                  force: bool = False, recomputed: set[Path] | None = None) -> Fitted:
+    """Fit the task's method on its fold's train (and val) identities and embed the fold's
+    test frames in every modality its settings use: what :func:`run_task` evaluates and
+    ``export-rankings`` ranks. Stored networks and features are loaded, not retrained."""
     profile = plan.profile
-    store = paths.record_store(profile)
-    where = (profile.run.dataset, task.method, task.fold, task.identity)
-    if force:
-        store.remove(*where)
-    elif task.provenance.data is not None:
-        existing = store.read(*where)
-        if task.is_current(existing):
-            log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
-            return existing
-    if task.provenance.data is None:
-        raise BenchmarkError(f"{task.method} fold {task.fold}: the plan has no data digest "
-                             f"(plan the run after its crop cache is built)")
-    dataset, frames, folds = opened or open_dataset(profile, paths)
+    dataset, frames, folds = opened
     fold = folds[task.fold]
     size = frames.image_size
     cls = get_method(task.method)
@@ -138,7 +141,38 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
     embeddings = {m: matcher.embed_frames(test, m) for m in
                   dict.fromkeys(mod for setting in cls.settings for mod in setting)}
     embedded = time.perf_counter()
+    return Fitted(dataset, fold, context, matcher, len(train), test, embeddings, started,
+                  embedded, {"fit_s": fitted - started, "embed_s": embedded - fitted})
+
+
+def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = False,
+             opened: tuple[Dataset, PairedFrames, list[Fold]] | None = None,
+             force: bool = False, recomputed: set[Path] | None = None) -> dict[str, Any]:
+    """Run one task of the plan (unless its current record exists) and write its record;
+    returns the record. ``force`` recomputes it for real: its record is removed first (a
+    failure leaves none standing as current) and its networks and features are
+    recomputed, not loaded (``recomputed``: what forced tasks of this run already
+    recomputed, shared by them)."""
+    profile = plan.profile
+    store = paths.record_store(profile)
+    where = (profile.run.dataset, task.method, task.fold, task.identity)
+    if force:
+        store.remove(*where)
+    elif task.provenance.data is not None:
+        existing = store.read(*where)
+        if task.is_current(existing):
+            log.info("%s fold %d: finished earlier, skipped", task.method, task.fold)
+            return existing
+    if task.provenance.data is None:
+        raise BenchmarkError(f"{task.method} fold {task.fold}: the plan has no data digest "
+                             f"(plan the run after its crop cache is built)")
+    fitted = fit_and_embed(plan, task, paths, opened or open_dataset(profile, paths),
+                           quiet=quiet, force=force, recomputed=recomputed)
+    dataset, fold, test, matcher = fitted.dataset, fitted.fold, fitted.test, fitted.matcher
+    cls, context, embeddings = type(matcher), fitted.context, fitted.embeddings
+    size = test.image_size
     protocol_seed = derive_seed(profile.run.seed, "protocol", task.fold)
+    passages = dataset.passages(test) if profile.run.protocol == "tvrid" else None
     results = {}
     for query, gallery in cls.settings:
         results[f"{query}->{gallery}"] = single_shot(
@@ -146,7 +180,7 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
             test.frames, same_modality=query == gallery, trials=profile.run.trials,
             seed=protocol_seed, protocol=profile.run.protocol,
             authors_bug=profile.run.authors_bug, distance=matcher.distance,
-            single_shot_rule=profile.run.single_shot)
+            single_shot_rule=profile.run.single_shot, passages=passages)
     outcomes = {setting: result.pop("outcomes") for setting, result in results.items()
                 if "outcomes" in result}
     examples = ranking_examples(embeddings, test, cls.settings, matcher.distance,
@@ -164,13 +198,13 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
               "results": results, "examples": examples,
-              "timings": {"fit_s": fitted - started, "embed_s": embedded - fitted,
-                          "evaluate_s": finished - embedded, "total_s": finished - started},
-              "counts": {"train": len(train), "test": len(test)},
+              "timings": {**fitted.timings, "evaluate_s": finished - fitted.embedded,
+                          "total_s": finished - fitted.started},
+              "counts": {"train": fitted.train_frames, "test": len(test)},
               "provenance": provenance(getattr(matcher.options, "compute", None))}
     path = store.write(record, outcomes)
     log.info("%s fold %d: %s; done in %.1fs -> %s", task.method, task.fold,
-             what_it_did(uses, context.dataset_key), finished - started, path)
+             what_it_did(uses, context.dataset_key), finished - fitted.started, path)
     return record
 
 

@@ -6,7 +6,11 @@ synthetic one) gets the BIWI layout. Methods outside the paper's rows (the pixel
 plugins) follow the paper's rows. A row without records is shown as missing, never
 filled in; the Eigen-depth rows of Table 3 are the numbers Zhuo et al. reported, marked
 as reported. Values are percentages: the mean over folds of each fold's mean over trials,
-± the standard deviation over folds (sample, ddof=1; none for a single fold).
+± the standard deviation over folds (sample, ddof=1; none for a single fold). With
+several training seeds (``--seeds N``) a fold's value is first averaged over its seeds,
+and each cell also gets the standard deviation over seeds of the per-seed means over
+folds (CSV ``<metric>_seed_std`` and ``n_seeds``, Markdown ``(seeds ± s)``, LaTeX a
+footnote or a column); tables of one seed keep their columns as they were.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 from benchmark.atomic import write_bytes_atomic, write_text_atomic
 from benchmark.config import StatisticsConfig
 from benchmark.provenance import machine_label
+from benchmark.records import record_seed_index
 from benchmark.table_statistics import (
     DatasetResampling,
     OutcomeStore,
@@ -92,25 +97,44 @@ def layout(kind: str, dataset: str) -> tuple[Row, ...]:
     return CROSS_ROWS_HEAD + eigen + CROSS_ROWS_TAIL
 
 
+CELL_KEYS = ["dataset", "method", "query", "gallery"]
+
+
 def aggregate(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (dataset, method, query, gallery): mean and std over folds, in %."""
+    """One row per (dataset, method, query, gallery): mean and std over folds, in %;
+    with several training seeds (some record of seed index > 0) also ``n_seeds`` and
+    each metric's ``_seed_std``: the std over seeds of each seed's mean over folds."""
     rows = []
     for record in records:
         for setting, result in record["results"].items():
             query, gallery = setting.split("->")
             rows.append({"dataset": record["dataset"], "method": record["method"],
-                         "fold": record["fold"], "query": query, "gallery": gallery,
+                         "fold": record["fold"], "seed": record_seed_index(record),
+                         "query": query, "gallery": gallery,
                          **{m: 100.0 * result[m] for m in METRICS}})
     columns = ["dataset", "method", "query", "gallery", "n_folds",
                *[c for m in METRICS for c in (m, f"{m}_std")]]
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
-    grouped = frame.groupby(["dataset", "method", "query", "gallery"], sort=False)
+    seeded = bool((frame.seed > 0).any())
+    if seeded:  # a fold's value: the mean over its seeds
+        folds = frame.groupby([*CELL_KEYS, "fold"], sort=False)[list(METRICS)].mean()
+        folds = folds.reset_index()
+    else:
+        folds = frame
+    grouped = folds.groupby(CELL_KEYS, sort=False)
     out = grouped[list(METRICS)].mean()
     std = grouped[list(METRICS)].std(ddof=1).add_suffix("_std")
     out = out.join(std)
     out["n_folds"] = grouped.size()
+    if seeded:
+        per_seed = frame.groupby([*CELL_KEYS, "seed"], sort=False)[list(METRICS)].mean()
+        by_cell = per_seed.groupby(level=CELL_KEYS, sort=False)
+        out = out.join(by_cell.std(ddof=1).add_suffix("_seed_std"))
+        out["n_seeds"] = by_cell.size()
+        columns = [*columns[:5], "n_seeds",
+                   *[c for m in METRICS for c in (m, f"{m}_std", f"{m}_seed_std")]]
     return out.reset_index()[columns]
 
 
@@ -159,8 +183,10 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
     metric with its ``_std``, ``_ci_low`` and ``_ci_high`` (the 95 % interval from
     ``intervals``, keyed by (method, query, gallery, metric); empty without); with
     ``with_paper`` also ``paper_<metric>`` and ``diff_<metric>`` (ours minus paper)
-    where the paper reports the number.
+    where the paper reports the number. When ``summary`` has several training seeds,
+    also ``n_seeds`` and each metric's ``_seed_std``.
     """
+    seeded = "n_seeds" in summary.columns
     number = table_numbers(dataset)[0 if kind == "single" else 1]
     with_paper = with_paper and dataset in PAPER_DATASET_NAMES  # no empty paper columns
     paper = reported_numbers()
@@ -177,6 +203,8 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
                                     "gallery": gallery}
             if row.reported_only:
                 line.update({"source": "reported (Zhuo et al., CCCV 2017)", "n_folds": 0})
+                if seeded:
+                    line["n_seeds"] = 0
                 line.update({m: reported[m] if reported is not None else np.nan
                              for m in METRICS})
             else:
@@ -184,9 +212,14 @@ def build_table(kind: str, dataset: str, summary: pd.DataFrame, with_paper: bool
                               & (summary["query"] == query) & (summary.gallery == gallery)]
                 line["source"] = "this run" if len(hit) else "missing"
                 line["n_folds"] = int(hit.n_folds.iloc[0]) if len(hit) else 0
+                if seeded:
+                    line["n_seeds"] = int(hit.n_seeds.iloc[0]) if len(hit) else 0
                 for m in METRICS:
                     line[m] = hit[m].iloc[0] if len(hit) else np.nan
                     line[f"{m}_std"] = hit[f"{m}_std"].iloc[0] if len(hit) else np.nan
+                    if seeded:
+                        line[f"{m}_seed_std"] = hit[f"{m}_seed_std"].iloc[0] \
+                            if len(hit) else np.nan
                     low, high = (intervals or {}).get((row.method, query, gallery, m),
                                                       (np.nan, np.nan))
                     line[f"{m}_ci_low"], line[f"{m}_ci_high"] = low, high
@@ -215,9 +248,11 @@ def latex_escape(text: str) -> str:
 
 
 def format_cell(mean: float, std: float, bold: bool = False, latex: bool = False,
-                interval: tuple[float, float] | None = None) -> str:
-    """``12.34 ± 0.56 [11.02, 13.70]`` (Markdown, with the interval when given) or the
-    LaTeX math ``12.3{\\pm}0.6`` (one decimal, as the paper prints, so that Table 3
+                interval: tuple[float, float] | None = None,
+                seed_std: float | None = None) -> str:
+    """``12.34 ± 0.56 [11.02, 13.70]`` (Markdown, with the interval when given; with
+    ``seed_std``, the std over training seeds, ``12.34 ± 0.56 (seeds ± 0.40) [...]``) or
+    the LaTeX math ``12.3{\\pm}0.6`` (one decimal, as the paper prints, so that Table 3
     fits a page); bold when marked; missing -> ``–``."""
     if mean is None or np.isnan(mean):
         return "--" if latex else "–"
@@ -225,6 +260,8 @@ def format_cell(mean: float, std: float, bold: bool = False, latex: bool = False
         text = f"{mean:.1f}" if np.isnan(std) else f"{mean:.1f}{{\\pm}}{std:.1f}"
         return f"$\\mathbf{{{text}}}$" if bold else f"${text}$"
     text = f"{mean:.2f}" if np.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+    if seed_std is not None and not np.isnan(seed_std):
+        text += f" (seeds ± {seed_std:.2f})"
     if interval is not None and not np.isnan(interval[0]):
         text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
     return f"**{text}**" if bold else text
@@ -248,10 +285,20 @@ def _best_only(table: pd.DataFrame, settings: list[tuple[str | None, str | None]
     return marked
 
 
-def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = None
-          ) -> tuple[list[str], list[list[str]]]:
+SEED_SPREAD = ("footnote", "column")
+
+
+def _seed_std(line: pd.Series, metric: str) -> float:
+    value = line.get(f"{metric}_seed_std", np.nan)
+    return np.nan if value is None or pd.isna(value) else float(value)
+
+
+def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = None,
+          seed_column: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the paper's printed layout; ``marks`` (method, query, gallery,
-    metric) are bold (default: each column's best measured value)."""
+    metric) are bold (default: each column's best measured value). Markdown cells carry
+    the std over seeds where the table has several; ``seed_column`` (LaTeX) gives it a
+    column after each metric's."""
     settings = [(None, None)] if kind == "single" else list(CROSS_SETTINGS)
     if marks is None:
         marks = _best_only(table, settings)
@@ -263,7 +310,8 @@ def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = Non
     for query, gallery in settings:
         prefix = "" if query is None else f"Q-{MODALITY_TITLES[query]}/G-" \
                                           f"{MODALITY_TITLES[gallery]} "
-        header += [prefix + METRIC_TITLES[m] for m in METRICS]
+        header += [title for m in METRICS for title in
+                   (prefix + METRIC_TITLES[m], *(["seeds std"] if seed_column else []))]
     cells = []
     for key in row_keys:
         if kind == "single":
@@ -285,7 +333,11 @@ def _grid(table: pd.DataFrame, kind: str, latex: bool, marks: Marks | None = Non
                 bold = line.source == "this run" and \
                     (line.method, line["query"], line.gallery, m) in marks
                 row.append(format_cell(line[m], std, bold=bool(bold), latex=latex,
-                                       interval=None if latex else interval))
+                                       interval=None if latex else interval,
+                                       seed_std=None if latex else _seed_std(line, m)))
+                if seed_column:
+                    spread = _seed_std(line, m)
+                    row.append("--" if np.isnan(spread) else f"${spread:.1f}$")
         cells.append(row)
     return header, cells
 
@@ -299,15 +351,22 @@ def to_markdown(table: pd.DataFrame, kind: str, marks: Marks | None = None) -> s
 
 
 def to_latex(table: pd.DataFrame, kind: str, caption: str, label: str = "",
-             marks: Marks | None = None) -> str:
+             marks: Marks | None = None, seed_spread: str = "footnote") -> str:
     """The table as a booktabs LaTeX float in the paper's layout.
 
     Cross-modal tables are a ``table*`` (both columns of a two-column page) with a
     two-level header, the two directions over rank-1/5/10/mAP; single-modal ones a
     ``table``. The tabular shrinks to the line width only when it would run past it.
-    ``caption`` is plain text (escaped here); LaTeX numbers the float itself.
+    ``caption`` is plain text (escaped here); LaTeX numbers the float itself. A table
+    with several training seeds shows their spread (``seed_spread``): ``footnote``, a
+    line under the tabular with the median and largest std over seeds, or ``column``,
+    a column "s" after each metric's.
     """
-    header, cells = _grid(table, kind, latex=True, marks=marks)
+    if seed_spread not in SEED_SPREAD:
+        raise ValueError(f"seed_spread must be one of {SEED_SPREAD}, got {seed_spread!r}")
+    seeded = "n_seeds" in table.columns
+    seed_column = seeded and seed_spread == "column"
+    header, cells = _grid(table, kind, latex=True, marks=marks, seed_column=seed_column)
     n_labels = 2 if kind == "single" else 1
     float_env = "table" if kind == "single" else "table*"
     labels = "ll" if kind == "single" else ">{\\raggedright\\arraybackslash}p{9em}"
@@ -320,20 +379,44 @@ def to_latex(table: pd.DataFrame, kind: str, caption: str, label: str = "",
             "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
             f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
     short = {"rank1": "R-1", "rank5": "R-5", "rank10": "R-10", "mAP": "mAP"}
+    extra = ["s"] if seed_column else []
     if kind == "cross":
-        out.append(" & \\multicolumn{4}{c}{Query RGB, gallery depth (\\%)} & "
-                   "\\multicolumn{4}{c}{Query depth, gallery RGB (\\%)} \\\\")
-        out.append("\\cmidrule(lr){2-5} \\cmidrule(lr){6-9}")
-        titles = ["Approach"] + [short[m] for m in METRICS] * 2
+        span = len(METRICS) * (1 + len(extra))
+        out.append(f" & \\multicolumn{{{span}}}{{c}}{{Query RGB, gallery depth (\\%)}} & "
+                   f"\\multicolumn{{{span}}}{{c}}{{Query depth, gallery RGB (\\%)}} \\\\")
+        out.append(f"\\cmidrule(lr){{2-{1 + span}}} "
+                   f"\\cmidrule(lr){{{2 + span}-{1 + 2 * span}}}")
+        titles = ["Approach"] + [t for m in METRICS for t in (short[m], *extra)] * 2
     else:
-        titles = header[:2] + [f"{short[m]} (\\%)" for m in METRICS]
+        titles = header[:2] + [t for m in METRICS for t in (f"{short[m]} (\\%)", *extra)]
     out.append(" & ".join(t if "\\%" in t else latex_escape(t) for t in titles) + " \\\\")
     out.append("\\midrule")
     for row in cells:
         out.append(" & ".join([latex_escape(c) for c in row[:n_labels]] + row[n_labels:])
                    + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}}", f"\\end{{{float_env}}}"]
+    out += ["\\bottomrule", "\\end{tabular}}"]
+    if seeded:
+        out.append(f"\\par\\smallskip{{\\scriptsize {seed_note(table, seed_column)}}}")
+    out.append(f"\\end{{{float_env}}}")
     return "\n".join(out) + "\n"
+
+
+def seed_note(table: pd.DataFrame, seed_column: bool) -> str:
+    """The LaTeX line under a table of several training seeds: how many per cell and,
+    without a seed column, the median and largest std over seeds."""
+    measured = table[table.source == "this run"]
+    counts = sorted({int(n) for n in measured.n_seeds if n > 0})
+    spreads = measured[[f"{m}_seed_std" for m in METRICS]].to_numpy(dtype=float)
+    spreads = spreads[~np.isnan(spreads)]
+    text = (f"Training seeds per cell: {latex_escape(', '.join(map(str, counts)))} (one: a "
+            f"method with a deterministic fit).")
+    if seed_column:
+        return text + " s: standard deviation over seeds of the per-seed means (\\%)."
+    if not len(spreads):
+        return text
+    return (text + f" Standard deviation over seeds of the per-seed means: median "
+            f"{np.median(spreads):.1f}, largest {spreads.max():.1f} (\\%; per cell in the "
+            f"CSV and Markdown files).")
 
 
 METRIC_DEFINITIONS = ("Rank-k: single-shot galleries (one image per identity), mean over "
@@ -341,13 +424,24 @@ METRIC_DEFINITIONS = ("Rank-k: single-shot galleries (one image per identity), m
                       "modality but the query's twin.")
 
 
-def significance_note(statistics: StatisticsConfig | None, tested: bool) -> str:
-    """The caption's sentence on the marks and intervals."""
+def significance_note(statistics: StatisticsConfig | None, tested: bool,
+                      seeds: int = 1) -> str:
+    """The caption's sentence on the marks and intervals; ``seeds``: the most training
+    seeds a cell has (1: the identity-only rule, which does not cover them)."""
     if statistics is None:
         return "Bold: the best value of each column."
     if not tested:
         return ("Bold: the best value of each column (the records hold no per-query "
                 "outcomes, so no interval or test).")
+    if seeds > 1:
+        return (f"Bold: the best value of each column and every value not significantly "
+                f"below it (paired test over training seeds and test identities, seed by "
+                f"seed, with each stage's t quantile, Holm-corrected over the table's "
+                f"comparisons with the best, alpha = {statistics.alpha:g}). "
+                f"{100 * statistics.confidence:g} % intervals (CSV, Markdown): two-stage "
+                f"over up to {seeds} training seeds and the test identities; they cover "
+                f"training seeds, the choice of test identities and gallery draws. A method "
+                f"with a deterministic fit has one record for every seed.")
     return (f"Bold: the best value of each column and every value not significantly "
             f"below it (paired sign-flip permutation test over test identities, "
             f"{statistics.permutations} flips, Holm-corrected over the table's comparisons "
@@ -454,6 +548,13 @@ def write_table_files(stem: Path, texts: dict[str, str], info: dict[str, Any],
     return paths
 
 
+def deterministic_methods() -> set[str]:
+    """The registered methods whose one record stands for every training seed."""
+    from methods.registry import available_methods
+
+    return {name for name, cls in available_methods().items() if cls.deterministic_fit}
+
+
 def table_statistics(kind: str, dataset: str, table: pd.DataFrame,
                      records: list[dict[str, Any]], outcomes: OutcomeStore,
                      resampling: DatasetResampling, significance: bool
@@ -473,7 +574,7 @@ def table_statistics(kind: str, dataset: str, table: pd.DataFrame,
     if not significance:
         return intervals, None, None
     # single-modal rows are compared within a modality (each its own column block)
-    pairwise = pairwise_tests(cells, resampling, METRICS, settings)
+    pairwise = pairwise_tests(cells, resampling, METRICS, settings, deterministic_methods())
     means = {(*cell, m): 100.0 * resampling.sums(cell, m, folds)[0].value()
              for cell, folds in cells.items() for m in METRICS}
     marked = marks(pairwise, means, resampling.config.alpha)
@@ -500,13 +601,14 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                  context: dict[str, Any] | None = None,
                  outcomes: OutcomeStore | None = None,
                  statistics: StatisticsConfig | None = None,
-                 significance: bool = True) -> list[Path]:
+                 significance: bool = True, seed_spread: str = "footnote") -> list[Path]:
     """Write every table of every data set in ``records``; returns the files written.
 
     CSV files are plain (one header line, loadable by ``pandas.read_csv``); the
     provenance is in the ``.json`` side file. With ``outcomes`` (per-query outcomes by
     record) every cell gets its interval and, with ``significance``, the rows are tested
-    pairwise (``pairwise<N>_<dataset>.csv``, long format) and marked.
+    pairwise (``pairwise<N>_<dataset>.csv``, long format) and marked. ``seed_spread``:
+    how LaTeX shows the std over training seeds (:func:`to_latex`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = aggregate(records)
@@ -521,7 +623,8 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                                  significance)
             table = build_table(kind, dataset, summary, with_paper, intervals)
             note = significance_note(statistics if significance else None,
-                                     tested=marked is not None)
+                                     tested=marked is not None,
+                                     seeds=int(table.get("n_seeds", pd.Series([1])).max()))
             info = {"table": number, **table_info(records, dataset, profile, context)}
             if marked is not None:
                 info["statistics"] = dataclasses.asdict(statistics)
@@ -529,7 +632,7 @@ def write_tables(records: list[dict[str, Any]], out_dir: Path, profile: str,
                      ".tex": to_latex(table, kind, caption(kind, dataset, number, profile,
                                                            note),
                                       label=f"tab:{profile}-table{number}-{dataset}",
-                                      marks=marked),
+                                      marks=marked, seed_spread=seed_spread),
                      ".md": to_markdown(table, kind, marked) + "\n"}
             stem = out_dir / f"table{number}_{dataset}"
             written += write_table_files(stem, texts, info, provenance)

@@ -15,6 +15,7 @@ from benchmark.config import Profile
 from benchmark.datasets.base import get_dataset
 from benchmark.errors import ConfigError
 from benchmark.planner import RunPlan
+from benchmark.protocol_tvrid import check_supports_passages
 from benchmark.runner import Paths
 from methods.registry import available_methods
 
@@ -41,6 +42,8 @@ def fold_count(profile: Profile) -> None:
     splits, before any crop is built."""
     dataset = get_dataset(profile.run.dataset, **profile.dataset)
     dataset.preflight()
+    if profile.run.protocol == "tvrid":
+        check_supports_passages(dataset)
     limit = dataset.fold_limit()
     if limit is not None and profile.run.folds > limit:
         raise ConfigError(f"{profile.source}: [run] folds = {profile.run.folds}, but data set "

@@ -27,6 +27,18 @@ Training steps and recipes:
 Losses and samplers:
     batch_hard_triplet_loss, weighted_regularized_triplet_loss, pairwise_distances,
     IdentityBatches, RandomBatches.
+Teacher-student methods (a student network learning from other methods' trained networks):
+    TeacherStudent (declares its ``teachers``, receives them trained and frozen; hooks:
+    build_student, student_loss, train_config, teacher_targets, student_training_frames,
+    validation_settings, student_meta), TeacherStudentEngine, PairedFrames,
+    NetworkTaskOptions (the sections every network-running method reads),
+    check_training_input; distillation students: StudentNetwork, frozen_modules,
+    resolve_freeze_point, check_freeze_point, distillation_loss, DISTILLATION_REDUCTIONS.
+Handcrafted features and cross-view metrics (every feature is paired with every metric
+that fits its views, as the method ``<feature>-<metric>``; entry-point groups
+``rgbd_bench.features`` and ``rgbd_bench.metrics``):
+    Feature, register_feature, modality_option, CrossViewMetric, register_metric,
+    PairedViews, NotFittedError, mahalanobis_distance.
 Backbones, heads and data sets (each also found through an entry-point group:
 ``rgbd_bench.backbones``, ``rgbd_bench.heads``, ``rgbd_bench.datasets``):
     register_backbone (a Backbone subclass, built as ``cls(arch)``), register_head (a
@@ -42,6 +54,7 @@ from methods.backbone import Backbone
 from methods.backbones import register_backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
+from methods.cross_view import CrossViewMetric, NotFittedError, PairedViews, register_metric
 from methods.deep import (
     DeepMethod,
     NetworkSpec,
@@ -55,6 +68,7 @@ from methods.deep_options import (
     ComputeOptions,
     DeepOptions,
     NetworkOptions,
+    NetworkTaskOptions,
     NumericsOptions,
     ReproductionOptions,
     SelectionOptions,
@@ -64,7 +78,16 @@ from methods.deep_options import (
     TripletRecipe,
     engine_fields,
 )
+from methods.distillation_parts import (
+    DISTILLATION_REDUCTIONS,
+    StudentNetwork,
+    check_freeze_point,
+    distillation_loss,
+    frozen_modules,
+    resolve_freeze_point,
+)
 from methods.engine import Engine, TrainConfig
+from methods.feature_registry import Feature, modality_option, register_feature
 from methods.identity import speed_only
 from methods.losses import (
     batch_hard_triplet_loss,
@@ -74,16 +97,25 @@ from methods.losses import (
 from methods.networks import ReidNetwork, build_network, register_head
 from methods.registry import register
 from methods.samplers import IdentityBatches, RandomBatches
+from methods.teacher_student import TeacherStudent, TeacherStudentEngine, check_training_input
+from methods.xqda import mahalanobis_distance
 
 __all__ = [
     "CROSS_MODAL", "DEPTH_ONLY", "MODALITY_CODES", "RGB_ONLY",
-    "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "DeepMethod",
-    "DeepOptions", "Engine", "IdentityBatches", "Matcher", "NetworkOptions", "NetworkSpec",
-    "NumericsOptions", "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
+    "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError", "CrossViewMetric",
+    "DeepMethod", "DeepOptions", "Engine", "Feature", "IdentityBatches", "Matcher",
+    "NetworkOptions", "NetworkSpec", "NotFittedError", "NumericsOptions", "PairedViews",
+    "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet",
     "SelectionOptions", "SoftmaxNetwork", "SoftmaxOptions", "SoftmaxRecipe", "TaskContext",
     "TrainConfig", "TripletNetwork", "TripletOptions", "TripletRecipe",
-    "batch_hard_triplet_loss", "build_network", "engine_fields", "pairwise_distances",
-    "register", "softmax_recipe", "speed_only", "triplet_recipe",
+    "batch_hard_triplet_loss", "build_network", "engine_fields", "mahalanobis_distance",
+    "modality_option", "pairwise_distances", "register", "register_feature",
+    "register_metric", "softmax_recipe", "speed_only", "triplet_recipe",
     "weighted_regularized_triplet_loss",
-    "register_backbone", "register_head", "register_dataset", "Dataset", "PairedFrames",
+    # teacher-student methods
+    "DISTILLATION_REDUCTIONS", "NetworkTaskOptions", "PairedFrames", "StudentNetwork",
+    "TeacherStudent", "TeacherStudentEngine", "check_freeze_point", "check_training_input",
+    "distillation_loss", "frozen_modules", "resolve_freeze_point",
+    # backbones, heads and data sets
+    "Dataset", "register_backbone", "register_dataset", "register_head",
 ]

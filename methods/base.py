@@ -46,6 +46,9 @@ class Matcher(ABC):
             ablation then differs from its base method in its pinned option only);
             ``None``: the method's own.
         ablation: an ablation variant: reported in the ablation tables, not Tables 1-4.
+        deterministic_fit: ``fit`` draws nothing at random (its model is the same for
+            every seed), so ``--seeds N`` runs it once and that record stands for every
+            training seed; ``False`` (the default): it is trained once per seed.
         version: bump it for a change the code fingerprint cannot see (a data file the
             method reads, a third-party behaviour it relies on); part of its identity.
 
@@ -63,6 +66,7 @@ class Matcher(ABC):
     pinned: ClassVar[dict[str, Any]] = {}
     seed_method: ClassVar[str | None] = None
     ablation: ClassVar[bool] = False
+    deterministic_fit: ClassVar[bool] = False
     version: ClassVar[str] = ""
 
     def __init__(self, context: TaskContext | None = None, **options: Any) -> None:

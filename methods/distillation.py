@@ -5,6 +5,8 @@ reused from the artifact store, never retrained here). Step II copies F into G, 
 G from a mid-level convolution up to the embedding and trains G's lower part on the
 target modality to reproduce F's embedding of the paired source image (same time
 step). At test time F embeds source images and G target images; Euclidean distance.
+Built on :class:`methods.api.TeacherStudent` (F is its one teacher, G its student),
+through ``methods.api`` alone, as a plugin is.
 
 Defaults are the authors' step-II code, every choice is an option
 (:class:`DistillationOptions`: the fields of ``[options.deep]`` that G's input and
@@ -22,50 +24,17 @@ Methods:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
-from methods.augment import Augmentation
-from methods.base import CROSS_MODAL, Matcher
-from methods.context import TaskContext
-from methods.deep import DeepMethod, NetworkSpec, network_pipeline, stored_crops_for
-from methods.deep_data import SampleSet, embed_images
-from methods.deep_options import (
-    NetworkTaskOptions,
-    ReproductionOptions,
-    check_cacheable,
-    check_crop_source,
-    engine_fields,
-)
-from methods.distillation_parts import (
-    FROZEN_BN,
-    REDUCTIONS,
-    CrossModalValidator,
-    DistillationEngine,
-    StudentNetwork,
-    check_freeze_point,
-    freeze_teacher,
-    frozen_modules,
-    resolve_freeze_point,
-)
-from methods.engine import TrainConfig
-from methods.networks import ReidNetwork
-from methods.registry import get_method, register
-from methods.trained import load_or_train, torch_threads
-from methods.validation import Validation
+from methods import api
 
-ARTIFACT_KIND = "distillation-network"
-CHECKPOINT_NAME = "student.pt"
 DIRECTIONS = {"depth2rgb": ("depth", "rgb"), "rgb2depth": ("rgb", "depth")}
 FREEZE_SWEEP = ("layer1", "layer2", "layer3", "layer4")
 TRAIN_SPLITS = ("fold", "split-0")
+FROZEN_BN = ("adapt", "fixed")
 # Old flat keys of [options.distillation] -> their new place.
 STEP2_RENAMED = {
     **{k: f"distillation.step2.{k}" for k in ("freeze_from", "frozen_bn", "loss_reduction")},
@@ -129,23 +98,23 @@ class Step2Recipe:
     batch_size: int = 64
     drop_last: bool = True
     eval_every: int = 1
-    augmentation: Augmentation = field(default_factory=Augmentation)
+    augmentation: api.Augmentation = field(default_factory=api.Augmentation)
     freeze_from: str = "layer3"
     frozen_bn: Literal[FROZEN_BN] = "adapt"
-    loss_reduction: Literal[REDUCTIONS] = "sum"
+    loss_reduction: Literal[api.DISTILLATION_REDUCTIONS] = "sum"
     dropout: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("dropout must be in [0, 1)")
+            raise api.ConfigError("dropout must be in [0, 1)")
         if min(self.epochs, self.batch_size, self.eval_every) < 1:
-            raise ConfigError("epochs, batch_size and eval_every must be >= 1")
+            raise api.ConfigError("epochs, batch_size and eval_every must be >= 1")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ConfigError("need lr > 0, weight_decay >= 0, 0 <= momentum < 1")
+            raise api.ConfigError("need lr > 0, weight_decay >= 0, 0 <= momentum < 1")
 
 
 @dataclass(frozen=True)
-class DistillationReproduction(ReproductionOptions):
+class DistillationReproduction(api.ReproductionOptions):
     """``[options.deep.reproduction]`` plus ``[options.distillation.reproduction]``.
 
     Attributes:
@@ -162,107 +131,65 @@ class DistillationReproduction(ReproductionOptions):
 
 
 @dataclass(frozen=True)
-class DistillationOptions(NetworkTaskOptions):
+class DistillationOptions(api.NetworkTaskOptions):
     """Step-II options: G's network input, arithmetic and selection protocol (fields of
     ``[options.deep]``, overridable in ``[options.distillation]``) and its recipe
     (``[options.distillation.step2]``). F's options are the step-I task's own."""
 
-    RENAMED: ClassVar[dict[str, str]] = {**NetworkTaskOptions.RENAMED, **STEP2_RENAMED}
+    RENAMED: ClassVar[dict[str, str]] = {**api.NetworkTaskOptions.RENAMED, **STEP2_RENAMED}
 
     step2: Step2Recipe = field(default_factory=Step2Recipe)
     reproduction: DistillationReproduction = field(default_factory=DistillationReproduction)
 
     def __post_init__(self) -> None:
-        check_freeze_point(self.network.arch, self.step2.freeze_from)
-        check_crop_source(self.network, self.step2.augmentation.crop,
-                          self.compute.cache_fixed_stages)
-        if self.compute.cache_fixed_stages:
-            check_cacheable(self.network.train_from, self.step2.augmentation)
+        api.check_freeze_point(self.network.arch, self.step2.freeze_from)
+        api.check_training_input(self, self.step2.augmentation)
 
-    def train_config(self) -> TrainConfig:
+    def train_config(self) -> api.TrainConfig:
         """The engine settings of step II (numerics from ``[options.deep]``)."""
-        return TrainConfig(**{**engine_fields(self.numerics), **engine_fields(self.step2)})
+        return api.TrainConfig(**{**api.engine_fields(self.numerics),
+                                  **api.engine_fields(self.step2)})
 
 
-class Distillation(Matcher):
-    """Cross-modal distillation: F (step I) for the source modality, G for the target."""
+class Distillation(api.TeacherStudent):
+    """Cross-modal distillation: F (step I, the one teacher) embeds the source modality, G
+    (the student, F's copy frozen from ``step2.freeze_from`` on) the target."""
 
-    settings = CROSS_MODAL
     option_group: ClassVar[tuple[str, ...]] = ("deep", "distillation")
     Options = DistillationOptions
+    artifact_kind = "distillation-network"
     source: ClassVar[str]
     target: ClassVar[str]
-    loss: ClassVar[str]
 
-    def __init__(self, context: TaskContext | None = None, **options: Any) -> None:
-        super().__init__(context, **options)
-        self.teacher: ReidNetwork | None = None
-        self.student: ReidNetwork | None = None
-        self.checkpoint: Path | None = None
-        self.teacher_checkpoint: Path | None = None
+    def step1(self) -> api.DeepMethod:
+        """F's method as the run's plan resolved its task (:meth:`teacher_method`)."""
+        return self.teacher_method(self.teachers[0])
 
-    @classmethod
-    def step1_method(cls) -> str:
-        """The method whose network is F: the first of :attr:`requires`."""
-        return cls.requires[0]
+    def build_student(self) -> api.StudentNetwork:
+        step2, frozen = self.options.step2, api.frozen_modules(self.teacher, self.freeze_point())
+        return api.StudentNetwork(self.teacher, frozen, fixed_bn=step2.frozen_bn == "fixed",
+                                  dropout=step2.dropout)
 
-    def step1(self) -> DeepMethod:
-        """F's method as the run's plan resolved its task on this fold (its options, seed
-        and training key, :meth:`TaskContext.input`), so F is that task's network whatever
-        sections set it; outside a run (no declared input) F's defaults with the fields
-        of these options it declares, and the seed that task would get."""
-        name = self.step1_method()
-        cls = get_method(name)
-        key = None
-        if name in self.context.inputs:
-            given, seed = self.context.input(name).options, self.context.input(name).seed
-            key = self.context.input(name).training_key
-        else:
-            given, seed = dataclasses.asdict(self.options), self.context.seed_of(name)
-        context = dataclasses.replace(self.context, seed=seed, task_key=key, force=False,
-                                      inputs={})
-        return cls.from_offered(context, **given)
+    def freeze_point(self) -> str:
+        """The full name of G's first frozen module in F (``step2.freeze_from`` resolved)."""
+        return api.resolve_freeze_point(self.teacher, self.options.step2.freeze_from)
 
-    def training_seed(self) -> int:
-        """The seed of G's training: this task's, or the base method's for an ablation."""
-        if self.seed_method is None:
-            return self.context.seed
-        return self.context.input(self.seed_method).seed
+    def student_loss(self, outputs: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...],
+                     batch: api.Batch) -> torch.Tensor:
+        return api.distillation_loss(outputs[0], targets[0], self.options.step2.loss_reduction)
 
-    def fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
-        with self.options.precision():
-            return self._fit(train, val)
+    def train_config(self) -> api.TrainConfig:
+        return self.options.train_config()
 
-    def _fit(self, train: PairedFrames, val: PairedFrames) -> Distillation:
-        options = self.options
-        step1 = self.step1()
-        teacher, self.teacher_checkpoint = step1.train_or_load(train, val)
-        self.teacher = freeze_teacher(teacher)
-        module = resolve_freeze_point(teacher, options.step2.freeze_from)
-        learn_on = self.student_training_frames(train)
-        seed = self.training_seed()
-        key = self.training_key(train, val)
-        threads = torch.get_num_threads()
+    def student_meta(self, student: api.StudentNetwork) -> dict[str, Any]:
+        return {"freeze_from": self.freeze_point(), "frozen": student.frozen,
+                "trainable": student.trainable_names()}
 
-        def build(meta: dict[str, Any] | None) -> StudentNetwork:
-            return StudentNetwork(teacher, frozen_modules(teacher, module),
-                                  fixed_bn=options.step2.frozen_bn == "fixed",
-                                  dropout=options.step2.dropout)
+    def validation_settings(self) -> tuple[tuple[str, str], ...]:
+        """Both cross-modal settings, the source's queries first (their summed mAP)."""
+        return (self.source, self.target), (self.target, self.source)
 
-        def fit(student: StudentNetwork) -> tuple[StudentNetwork, dict[str, Any]]:
-            result = self._train(student, learn_on, val, seed, threads)
-            return student, {"key": key, "freeze_from": module, "frozen": student.frozen,
-                             "trainable": student.trainable_names(), "result": result}
-
-        folder = self.context.artifact_dir(ARTIFACT_KIND, {"task": key})
-        student, self.checkpoint = load_or_train(folder, CHECKPOINT_NAME, build, fit, seed,
-                                                 self.context.device,
-                                                 options.compute.num_threads,
-                                                 force=self.context.forced_once(folder))
-        self.student = student.to(self.context.device).eval()
-        return self
-
-    def student_training_frames(self, train: PairedFrames) -> PairedFrames:
+    def student_training_frames(self, train: api.PairedFrames) -> api.PairedFrames:
         """The frames G learns on: the fold's, or split 0's (``reproduction.train_split``)."""
         if self.options.reproduction.train_split == "fold":
             return train
@@ -270,47 +197,8 @@ class Distillation(Matcher):
             return self.context.first_fold_train()
         if self.context.fold == 0:
             return train
-        raise ConfigError("reproduction.train_split = \"split-0\" needs the runner's split 0 "
-                          "(TaskContext.first_fold_train)")
-
-    def _train(self, student: StudentNetwork, train: PairedFrames, val: PairedFrames,
-               seed: int, threads: int) -> dict[str, Any]:
-        """Train G (within :func:`~methods.trained.load_or_train`'s seeded block); F's
-        targets are computed with the caller's ``threads``, as G's validation is."""
-        options, device = self.options, self.context.device
-        spec = NetworkSpec((self.target,), self.loss)
-        pipeline = network_pipeline(spec, options, student, device,
-                                    stored=stored_crops_for(options, self.context),
-                                    context=self.context)
-        amp = options.autocast(device)
-        with torch_threads(threads):
-            targets = torch.from_numpy(embed_images(self.teacher, pipeline,
-                                                    train.images(self.source), self.source,
-                                                    options.compute.eval_batch_size, amp))
-        validate = CrossModalValidator(self.teacher, pipeline,
-                                       Validation(val, options.reproduction.validation, seed),
-                                       self.source, self.target,
-                                       options.compute.eval_batch_size, amp)
-        engine = DistillationEngine(student, SampleSet.of(train, (self.target,)),
-                                    pipeline, options.train_config(), seed=seed,
-                                    validate=validate, quiet=self.context.quiet,
-                                    targets=targets, reduction=options.step2.loss_reduction)
-        return engine.fit().to_dict()
-
-    def embed(self, images: np.ndarray, modality: str) -> np.ndarray:
-        if self.teacher is None or self.student is None:
-            raise RuntimeError(f"{self.name}: call fit() before embed()")
-        if modality not in (self.source, self.target):
-            raise ValueError(f"{self.name}: unknown modality {modality!r}")
-        network = self.teacher if modality == self.source else self.student
-        device = self.context.device
-        pipeline = network_pipeline(NetworkSpec((modality,), self.loss), self.options,
-                                    network, device, context=self.context)
-        with self.options.precision():
-            embeddings = embed_images(network, pipeline, images, modality,
-                                      self.options.compute.eval_batch_size,
-                                      amp=self.options.autocast(device))
-        return embeddings
+        raise api.ConfigError("reproduction.train_split = \"split-0\" needs the runner's "
+                              "split 0 (TaskContext.first_fold_train)")
 
 
 def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any] | None = None,
@@ -319,20 +207,18 @@ def _variant(direction: str, loss: str, suffix: str = "", pinned: dict[str, Any]
     base = f"distill-{direction}-{loss}"
     step1 = f"resnet-{source}-{loss}"
     title = "".join(p.capitalize() for p in f"{base}{suffix}".replace("-", " ").split())
-
-    class Variant(Distillation):
-        __doc__ = (f"Cross-modal distillation {source} -> {target}, {loss} step I"
-                   + (f"; ablation {suffix}" if suffix else "") + ".")
-
-    Variant.source, Variant.target, Variant.loss = source, target, loss
-    Variant.requires = (step1, base) if suffix else (step1,)
-    Variant.pinned = dict(pinned or {})
-    Variant.seed_method = base if suffix else None
-    Variant.ablation = bool(suffix)
-    Variant.summary = summary or (f"cross-modal distillation: step I on {source} ({loss}), "
-                                  f"G learns {target}")
-    Variant.__name__ = Variant.__qualname__ = title
-    return register(base + suffix)(Variant)
+    namespace = {
+        "__doc__": (f"Cross-modal distillation {source} -> {target}, {loss} step I"
+                    + (f"; ablation {suffix}" if suffix else "") + "."),
+        "__module__": __name__, "__qualname__": title,
+        "source": source, "target": target, "teachers": (step1,),
+        "teacher_embeds": {source: step1}, "student_modalities": (target,),
+        "pinned": dict(pinned or {}), "seed_method": base if suffix else None,
+        "ablation": bool(suffix),
+        "summary": summary or (f"cross-modal distillation: step I on {source} ({loss}), "
+                               f"G learns {target}"),
+    }
+    return api.register(base + suffix)(type(title, (Distillation,), namespace))
 
 
 DistillDepth2rgbSoftmax = _variant("depth2rgb", "softmax")

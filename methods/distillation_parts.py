@@ -1,9 +1,9 @@
-"""Building blocks of cross-modal distillation (step II): freezing, loss, engine, validation.
+"""Building blocks of distillation students: freeze point, partly frozen copy, loss.
 
-The student network G starts as a copy of the step-I network F. Everything from a
-*freeze point* (a module name) onwards, in forward order, up to and including the
-embedding head is frozen; the lower part learns to map target-modality images to F's
-embedding of the paired source-modality image.
+A student network G starts as a copy of a teacher F (:class:`StudentNetwork`). Everything
+from a *freeze point* (a module name) onwards, in forward order, up to and including the
+embedding head is frozen; the lower part learns, e.g. to map target-modality images to
+F's embedding of the paired source-modality image (:func:`distillation_loss`).
 
 Forward order is the modules' registration order: torchvision's ResNet registers its
 modules in the order ``forward`` runs them, with a block's ``downsample`` shortcut
@@ -19,19 +19,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
 from methods.backbones import build_backbone, freeze_point
-from methods.deep_data import Batch, Pipeline, embed_images
-from methods.engine import Engine
 from methods.networks import ReidNetwork
-from methods.validation import Validation
 
-REDUCTIONS = ("sum", "mean", "per-sample")
-FROZEN_BN = ("adapt", "fixed")
+DISTILLATION_REDUCTIONS = ("sum", "mean", "per-sample")
 STAGE = re.compile(r"^layer[1-4]$")
 
 
@@ -125,13 +120,6 @@ class StudentNetwork(ReidNetwork):
         return [name for name, p in self.named_parameters() if p.requires_grad]
 
 
-def freeze_teacher(network: nn.Module) -> nn.Module:
-    """F in eval mode with every parameter excluded from autograd."""
-    for parameter in network.parameters():
-        parameter.requires_grad_(False)
-    return network.eval()
-
-
 def distillation_loss(embedding: torch.Tensor, target: torch.Tensor, reduction: str
                       ) -> torch.Tensor:
     """Squared error between G's (b, d) embeddings and F's targets.
@@ -148,7 +136,8 @@ def distillation_loss(embedding: torch.Tensor, target: torch.Tensor, reduction: 
         return squared.mean()
     if reduction == "per-sample":
         return squared.sum(1).mean()
-    raise ConfigError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+    raise ConfigError(f"unknown loss reduction {reduction!r}; expected one of "
+                      f"{DISTILLATION_REDUCTIONS}")
 
 
 def reduction_scale(reduction: str, batch_size: int, embedding_dim: int) -> int:
@@ -167,47 +156,3 @@ def equivalent_settings(lr: float, weight_decay: float, reduction: str, batch_si
     """
     c = reduction_scale(reduction, batch_size, embedding_dim)
     return lr * c, weight_decay / c
-
-
-class DistillationEngine(Engine):
-    """Regresses the student's embeddings onto the teacher's embeddings of paired frames.
-
-    ``targets[i]`` is F's embedding of row ``i`` of the source modality; the training
-    samples are the rows of the target modality, so a batch's targets are looked up by
-    the samples' rows (the same time step).
-    """
-
-    def __init__(self, *args, targets: torch.Tensor, reduction: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.targets = targets.to(self.pipeline.device)
-        self.reduction = reduction
-
-    def compute_loss(self, batch: Batch) -> torch.Tensor:
-        embedding, _ = self.model(batch.inputs)
-        rows = torch.from_numpy(self.samples.rows[batch.index]).to(self.pipeline.device)
-        return distillation_loss(embedding, self.targets[rows], self.reduction)
-
-
-class CrossModalValidator:
-    """Sum of the two cross-modal validation mAPs: F embeds the source, G the target.
-
-    The protocol is :class:`methods.validation.Validation`'s; F's embeddings are
-    computed once.
-    """
-
-    def __init__(self, teacher: nn.Module, pipeline: Pipeline, validation: Validation,
-                 source: str, target: str, batch_size: int = 256, amp: bool = False) -> None:
-        self.validation = validation
-        self.pipeline, self.batch_size, self.amp = pipeline, batch_size, amp
-        self.source, self.target = source, target
-        self.source_embedding = self._embed(teacher, source)
-
-    def _embed(self, network: nn.Module, modality: str) -> np.ndarray:
-        return embed_images(network, self.pipeline, self.validation.val.images(modality),
-                            modality, self.batch_size, self.amp)
-
-    def __call__(self, student: nn.Module) -> float:
-        embeddings = {self.source: self.source_embedding,
-                      self.target: self._embed(student, self.target)}
-        settings = ((self.source, self.target), (self.target, self.source))
-        return float(sum(self.validation.scores(embeddings, settings)))

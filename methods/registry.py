@@ -2,7 +2,10 @@
 
 A built-in method registers itself with ``@register("name")``. A plugin package
 declares an entry point in the group ``rgbd_bench.methods`` whose value is a module
-(or a :class:`~methods.base.Matcher` subclass); importing it registers its methods.
+(or a :class:`~methods.base.Matcher` subclass); importing it registers its methods. A
+handcrafted feature or a cross-view metric is declared the same way in the group
+``rgbd_bench.features`` or ``rgbd_bench.metrics``; once all are loaded, every fitting
+(feature, metric) pair becomes a method (:func:`methods.handcrafted.register_pairs`).
 The registry imports the built-ins and every plugin on first lookup, so a name is never
 "not found" just because its module was not imported.
 
@@ -24,10 +27,16 @@ from methods.base import Matcher
 
 log = logging.getLogger("rgbd_bench")
 ENTRY_POINT_GROUP = "rgbd_bench.methods"
+FEATURE_GROUP = "rgbd_bench.features"
+METRIC_GROUP = "rgbd_bench.metrics"
+ENTRY_POINT_GROUPS = (ENTRY_POINT_GROUP, FEATURE_GROUP, METRIC_GROUP)
 BUILTIN_MODULES = (
     "methods.pixels",
-    "methods.handcrafted",
+    "methods.image_features",
     "methods.eigen_depth_methods",
+    "methods.xqda",
+    "methods.cca",
+    "methods.lsscdl",
     "methods.deep",
     "methods.distillation",
 )
@@ -107,8 +116,12 @@ def _load_all() -> None:
     _loaded = True
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        _load_plugin(entry)
+    for group in ENTRY_POINT_GROUPS:
+        for entry in entry_points(group=group):
+            _load_plugin(entry)
+    from methods.handcrafted import register_pairs
+
+    register_pairs()
 
 
 def available_methods() -> dict[str, type[Matcher]]:

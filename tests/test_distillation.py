@@ -9,7 +9,7 @@ import torch
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from methods import deep, distillation
+from methods import deep, teacher_student
 from methods.augment import Augmentation
 from methods.base import CROSS_MODAL
 from methods.context import TaskContext, TaskInput, derive_seed
@@ -17,16 +17,17 @@ from methods.deep import NetworkSpec, pipeline_for
 from methods.deep_data import SampleSet, embed_images, fetch
 from methods.deep_options import DeepOptions, NetworkOptions
 from methods.distillation_parts import (
-    DistillationEngine,
     StudentNetwork,
+    distillation_loss,
     equivalent_settings,
-    freeze_teacher,
     frozen_modules,
     resolve_freeze_point,
 )
 from methods.engine import TrainConfig, load_checkpoint
 from methods.networks import build_network
 from methods.registry import get_method
+from methods.teacher_student import TeacherStudentEngine
+from methods.teacher_student import freeze as freeze_teacher
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -77,8 +78,10 @@ def engine_for(student, train, teacher, reduction="sum", lr=1e-3, wd=5e-4):
     targets = torch.from_numpy(embed_images(teacher, pipeline, train.depth, "depth"))
     config = TrainConfig(epochs=1, lr=lr, weight_decay=wd, momentum=0.9, lr_step=0,
                          batch_size=4, eval_every=1, augmentation=Augmentation("none", False))
-    engine = DistillationEngine(student, SampleSet.of(train, ("rgb",)), pipeline, config,
-                                quiet=True, targets=targets, reduction=reduction)
+    engine = TeacherStudentEngine(student, SampleSet.of(train, ("rgb",)), pipeline, config,
+                                  quiet=True, targets=(targets,),
+                                  loss=lambda out, target, _: distillation_loss(out[0], target[0],
+                                                                                reduction))
     return engine, pipeline, targets
 
 
@@ -235,7 +238,7 @@ def test_fit_reuses_step1_and_student(tmp_path, split, monkeypatch) -> None:
     rgb, depth = matcher.embed(val.rgb, "rgb"), matcher.embed(val.depth, "depth")
     assert rgb.shape == depth.shape == (len(val), 128)
 
-    monkeypatch.setattr(distillation.DistillationEngine, "fit", no_training)
+    monkeypatch.setattr(teacher_student.TeacherStudentEngine, "fit", no_training)
     again = get_method("distill-depth2rgb-softmax").from_offered(ctx, **TINY).fit(train, val)
     assert again.checkpoint == matcher.checkpoint
     assert np.allclose(again.embed(val.rgb, "rgb"), rgb, atol=1e-5)

@@ -244,7 +244,7 @@ def test_packed_frames_unpack_to_their_parts(synthetic):
 
 
 def test_validation_rank1_leaves_each_twin_out():
-    from methods.eigen_depth_methods import cross_modal_rank1
+    from methods.cca import cross_modal_rank1
 
     rgb, depth = np.array([[0.0], [2.0], [20.0]]), np.array([[0.5], [2.5], [21.0]])
     # Without its twin, identity 1's only frame has no true match in either direction.

@@ -5,10 +5,11 @@ import pytest
 
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
-from methods import handcrafted
 from methods.base import CROSS_MODAL
 from methods.context import TaskContext
+from methods.cross_view import cap_frames
 from methods.feature_store import FeatureStore, image_keys
+from methods.image_features import Lomo, Whos, resize
 from methods.registry import get_method
 
 NAMES = ("whos-euclidean", "whos-xqda", "lomo-euclidean", "lomo-xqda")
@@ -32,8 +33,7 @@ class CountingExtractor:
 @pytest.fixture
 def extractor(monkeypatch):
     fake = CountingExtractor()
-    for cls in (handcrafted.WhosEuclidean, handcrafted.WhosXqda, handcrafted.LomoEuclidean,
-                handcrafted.LomoXqda):
+    for cls in (Whos, Lomo):
         monkeypatch.setattr(cls, "load_extractor", staticmethod(lambda: fake))
     return fake
 
@@ -65,7 +65,7 @@ def test_registry_finds_the_four_methods():
         assert cls.summary and "\n" not in cls.summary
         assert cls.settings == CROSS_MODAL
         assert cls.option_group == "handcrafted"
-        assert (cls.extractor, cls.metric) == tuple(name.split("-"))
+        assert (cls.feature_class.name, cls.metric_class.name) == tuple(name.split("-"))
 
 
 @pytest.mark.parametrize("name", ["lomo-xqda", "whos-xqda"])
@@ -73,7 +73,7 @@ def test_xqda_ranks_the_right_identity_first(name, tmp_path, extractor):
     train, test = make_frames(seed=0), make_frames(per_id=3, seed=1, first_frame=100)
     matcher = make(name, tmp_path).fit(train, make_frames(n_ids=2, seed=2))
     rgb, depth = matcher.embed(test.rgb, "rgb"), matcher.embed(test.depth, "depth")
-    assert rgb.shape == (len(test), matcher.xqda.n_components_)
+    assert rgb.shape == (len(test), matcher.metric.model_.n_components_)
 
     rgb_to_depth = matcher.distance(rgb, depth)
     depth_to_rgb = matcher.distance(depth, rgb)
@@ -89,7 +89,7 @@ def test_euclidean_needs_no_training_and_embeds_raw_features(tmp_path, extractor
     assert extractor.images == 0
     test = make_frames(per_id=2, seed=3)
     rgb = matcher.embed(test.rgb, "rgb")
-    expected = extractor(handcrafted.resize(test.rgb, SIZE)).astype(np.float32)
+    expected = extractor(resize(test.rgb, SIZE)).astype(np.float32)
     np.testing.assert_array_equal(rgb, expected)
     assert matcher.distance(rgb, matcher.embed(test.depth, "depth")).shape == (12, 12)
     assert extractor.options[0] == {}
@@ -145,7 +145,7 @@ def test_frame_cap_is_seeded_and_respected(tmp_path, extractor):
 
 def test_cap_frames_keeps_small_identities_whole():
     pids = np.array([0, 0, 0, 0, 1, 2, 2])
-    rows = handcrafted.cap_frames(pids, 2, np.random.default_rng(0))
+    rows = cap_frames(pids, 2, np.random.default_rng(0))
     assert np.bincount(pids[rows]).tolist() == [2, 1, 2]
     assert np.all(np.diff(rows) > 0)
 

@@ -4,6 +4,7 @@ every bad row is named with its line before any task runs."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -13,8 +14,9 @@ from cli_helpers import assert_one_error_line, rgbd_inline
 from conftest import toy_frames
 from dataset_exports import write_manifest
 
-from benchmark.datasets.base import get_dataset
+from benchmark.datasets.base import get_dataset, load_frames
 from benchmark.errors import DatasetError
+from benchmark.published_splits import write_splits
 
 SMOKE = ["run", "--profile", "smoke", "--methods", "pixels-euclidean,whos-xqda"]
 
@@ -41,6 +43,13 @@ def test_synthetic_export_runs_to_the_synthetic_records(tmp_path, capsys):
         for field in ("results", "examples", "counts"):
             assert exported[key][field] == record[field], (key, field)
         assert exported[key]["config"]["fold"] == record["config"]["fold"]
+    published = json.loads((tmp_path / "out-manifest" / "records" / "smoke" / "manifest"
+                            / "splits.json").read_text())
+    for fold, split in enumerate(published):
+        assert {k: split[k] for k in ("train", "val")} == {
+            k: direct[("pixels-euclidean", fold)]["config"]["fold"][k] for k in ("train", "val")}
+        assert split["query"] == split["gallery"] == \
+            direct[("pixels-euclidean", fold)]["config"]["fold"]["test"]
 
 
 @pytest.fixture
@@ -144,3 +153,51 @@ def test_a_mask_crops_both_modalities_around_the_person(toy_root):
     rgb_crop, depth_crop, mask_crop = crop_pair(pair, CropSpec((20, 10), "opencv", 0.0))
     assert (depth_crop == 1500).all() and (mask_crop == 1).all()
     assert (rgb_crop == 200).all()
+
+
+def test_published_splits_name_the_manifests_people_and_read_back(toy_root, tmp_path):
+    """Generated folds of text person ids: splits.json names them, and a manifest that
+    reads it (``splits-json``) gets the same folds."""
+    edit(toy_root, lambda table: table.assign(person_id="person-" + table.person_id))
+    generated = get_dataset("manifest", root=str(toy_root), split_source="generate")
+    frames = load_frames(generated, (16, 8), tmp_path / "cache")
+    folds = generated.folds(frames, 2, seed=3)
+    profile = SimpleNamespace(name="mine", run=SimpleNamespace(
+        dataset="manifest", image_size=[16, 8], folds=2, seed=3),
+        dataset={"root": str(toy_root), "split_source": "generate"})
+    path = write_splits(profile, tmp_path / "out", tmp_path / "cache")
+    assert path == tmp_path / "out" / "records" / "mine" / "manifest" / "splits.json"
+    published = json.loads(path.read_text())
+    names = generated.identity_names()
+    assert published[1]["query"] == [names[int(p)] for p in folds[1].test]
+    assert all(str(p).startswith("person-") for p in published[0]["trainval"])
+    (toy_root / "splits.json").write_text(path.read_text())
+    read_back = get_dataset("manifest", root=str(toy_root), split_source="splits-json")
+    again = read_back.folds(frames, 2, seed=0)
+    assert [f.to_dict() for f in again] == [f.to_dict() for f in folds]
+
+
+def test_a_splits_json_naming_an_unknown_person_is_an_error(toy_root):
+    (toy_root / "splits.json").write_text(json.dumps(
+        [{"train": [0, 1, 2], "val": [3], "query": [4, "nobody"], "gallery": [4]}]))
+    with pytest.raises(DatasetError, match="'nobody' is no person_id of the manifest"):
+        get_dataset("manifest", root=str(toy_root), split_source="splits-json").folds(
+            None, 1, seed=0)
+
+
+def test_passages_of_a_manifest_are_its_person_camera_sequence_groups(toy_root):
+    """For the tvrid protocol: without a sequence column each pair is its own passage;
+    with one, a passage is a (person, camera, sequence) and its name the sequence."""
+    dataset = get_dataset("manifest", root=str(toy_root))
+    frames = dataset.build((16, 8))
+    alone = dataset.passages(frames)
+    assert len(set(alone.ids)) == len(frames)
+    edit(toy_root, lambda table: table.assign(sequence=["IN", "IN", "OUT", "OUT"] * 6))
+    grouped = get_dataset("manifest", root=str(toy_root))
+    passages = grouped.passages(grouped.build((16, 8)))
+    table = pd.read_csv(toy_root / "manifest.csv", dtype=str)
+    rgb = table[table.modality == "rgb"]
+    assert passages.ids.tolist() == (rgb.person_id + "/" + rgb.camera + "/" + rgb.sequence
+                                     ).tolist()
+    assert passages.names.tolist() == rgb.sequence.tolist()
+    assert passages.paths.tolist() == rgb.path.tolist()

@@ -26,12 +26,13 @@ from methods.deep import DeepOptions, NetworkSpec, pipeline_for, train_config
 from methods.deep_data import InputEncoder, SampleSet
 from methods.deep_options import SoftmaxOptions, TripletOptions
 from methods.distillation import DistillationOptions
-from methods.distillation_parts import DistillationEngine
+from methods.distillation_parts import distillation_loss
 from methods.engine import SoftmaxEngine, float32_precision
 from methods.host_crops import HostCropPipeline
 from methods.networks import build_network
 from methods.registry import get_method
 from methods.samplers import RandomBatches
+from methods.teacher_student import TeacherStudentEngine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,6 +63,11 @@ def test_every_deep_task_of_the_paper_profiles_trains_in_true_fp32(profile):
         assert not engine_module.autocast_enabled(config.amp, "cuda"), method
 
 
+def summed_squared_error(outputs, targets, batch):
+    """Step II's loss with the authors' reduction."""
+    return distillation_loss(outputs[0], targets[0], "sum")
+
+
 def test_step_two_training_step_takes_autocast_from_the_amp_option(monkeypatch):
     # As on a GPU: the engine's own decision with a CUDA device, the CPU step spied on.
     decide = engine_module.autocast_enabled
@@ -79,9 +85,9 @@ def test_step_two_training_step_takes_autocast_from_the_amp_option(monkeypatch):
         options = parsed(DistillationOptions, network=SMALL, numerics={"amp": amp},
                          step2={"augmentation": {"crop": "none"}, "batch_size": 4})
         pipeline = pipeline_for(NetworkSpec(("rgb",), "softmax"), options, "cpu")
-        engine = DistillationEngine(build_network("resnet10", "softmax", num_classes=3),
-                                    samples, pipeline, options.train_config(), quiet=True,
-                                    targets=targets, reduction="sum")
+        engine = TeacherStudentEngine(build_network("resnet10", "softmax", num_classes=3),
+                                      samples, pipeline, options.train_config(), quiet=True,
+                                      targets=(targets,), loss=summed_squared_error)
         batch = pipeline.train_batch(pipeline.read(samples, np.arange(4), False,
                                                    engine.config.augmentation,
                                                    np.random.default_rng(0)),
@@ -155,11 +161,11 @@ def test_keeping_the_last_partial_batch_makes_each_epoch_one_pass():
                      step2={"batch_size": 4, "drop_last": False, "epochs": 1,
                             "augmentation": {"crop": "none"}})
     frames = toy_frames(identities=2, per_identity=5, size=(16, 8))
-    engine = DistillationEngine(build_network("resnet10", "softmax", num_classes=2),
-                                SampleSet.of(frames, ("rgb",)),
-                                pipeline_for(NetworkSpec(("rgb",), "softmax"), options, "cpu"),
-                                options.train_config(), quiet=True,
-                                targets=torch.zeros(10, 128), reduction="sum")
+    engine = TeacherStudentEngine(build_network("resnet10", "softmax", num_classes=2),
+                                  SampleSet.of(frames, ("rgb",)),
+                                  pipeline_for(NetworkSpec(("rgb",), "softmax"), options, "cpu"),
+                                  options.train_config(), quiet=True,
+                                  targets=(torch.zeros(10, 128),), loss=summed_squared_error)
     assert engine.iterations_per_epoch == 3
     assert engine.fit().steps == 3
 

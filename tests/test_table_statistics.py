@@ -75,10 +75,10 @@ def test_records_without_outcomes_give_tables_without_intervals_and_say_why(tmp_
 def test_changed_outcomes_file_is_not_trusted(tmp_path):
     records, outcomes = simulated_records({"one-stream": 1.0})
     store = RecordStore(tmp_path, "quick")
-    store.write(records[0], outcomes[("synthetic", "one-stream", 0)])
+    store.write(records[0], outcomes[("synthetic", "one-stream", 0, 0)])
     side, = (tmp_path / "quick" / "synthetic" / "one-stream").glob("fold0-*.outcomes.npz")
     read, _ = store.outcomes(store.all_records()[0])
-    assert read == outcomes[("synthetic", "one-stream", 0)]
+    assert read == outcomes[("synthetic", "one-stream", 0, 0)]
     side.write_bytes(side.read_bytes()[:-1] + b"x")
     read, reason = store.outcomes(store.all_records()[0])
     assert read is None and "checksum" in reason
@@ -124,3 +124,68 @@ def test_cmc_bands_hold_the_curve_and_start_at_the_tables_rank1(tmp_path):
     assert (np.diff(mean) >= 0).all() and (low <= mean).all() and (mean <= high).all()
     files = plot_cmc(records, outcomes, "synthetic", FAST, tmp_path / "cmc")
     assert [f.suffix for f in files] == [".png", ".pdf"] and all(f.is_file() for f in files)
+
+
+SEEDED = {"one-stream": 3, "zero-padding": 3, "lomo-euclidean": 1}
+
+
+def test_tables_over_seeds_show_the_spread_and_say_what_the_marks_cover(tmp_path):
+    records, outcomes = simulated_records({"one-stream": 0.9, "zero-padding": 0.5,
+                                           "lomo-euclidean": 0.85}, n_ids=40,
+                                          seeds=SEEDED, seed_effect=0.05)
+    write_tables(records, tmp_path, "quick", outcomes=outcomes, statistics=FAST)
+    table = pd.read_csv(tmp_path / "table3_synthetic.csv")
+    rows = table[table.source == "this run"].set_index(["method", "query"])
+    assert rows.loc[("one-stream", "rgb"), "n_seeds"] == 3
+    assert rows.loc[("lomo-euclidean", "rgb"), "n_seeds"] == 1
+    # the seed spread: std over seeds of each seed's mean over folds, by hand
+    per_seed = [np.mean([r["results"]["rgb->depth"]["rank1"] for r in records
+                         if r["method"] == "one-stream" and r["config"]["seed_index"] == s])
+                for s in range(3)]
+    assert rows.loc[("one-stream", "rgb"), "rank1_seed_std"] == pytest.approx(
+        100 * np.std(per_seed, ddof=1))
+    assert rows.loc[("one-stream", "rgb"), "rank1"] == pytest.approx(100 * np.mean(per_seed))
+    assert np.isnan(rows.loc[("lomo-euclidean", "rgb"), "rank1_seed_std"])
+    markdown = (tmp_path / "table3_synthetic.md").read_text()
+    assert "(seeds ± " in markdown
+    tex = (tmp_path / "table3_synthetic.tex").read_text()
+    assert "over training seeds and test identities" in tex
+    assert "Training seeds per cell: 1, 3" in tex and "median" in tex
+    pairwise = pd.read_csv(tmp_path / "pairwise3_synthetic.csv")
+    # a deterministic row pairs its one record with every seed of the other
+    assert (pairwise.seeds == 3).all() and not pairwise.exact.any()
+    far = pairwise[(pairwise.method_a == "zero-padding") & (pairwise.method_b == "one-stream")
+                   & (pairwise["query"] == "rgb") & (pairwise.metric == "rank1")].iloc[0]
+    assert far.p_value < 0.05 and far.delta_ci_high < 0
+
+
+def test_latex_seed_spread_as_a_column(tmp_path):
+    records, outcomes = simulated_records({"one-stream": 0.9, "zero-padding": 0.5},
+                                          seeds=3, seed_effect=0.05)
+    write_tables(records, tmp_path, "quick", outcomes=outcomes, statistics=FAST,
+                 seed_spread="column")
+    tex = (tmp_path / "table3_synthetic.tex").read_text()
+    header = next(line for line in tex.splitlines() if line.startswith("Approach"))
+    assert header.count("& s") == 8  # one after each of 4 metrics x 2 directions
+    assert "\\multicolumn{8}{c}" in tex and "\\cmidrule(lr){10-17}" in tex
+    row = next(line for line in tex.splitlines() if line.startswith("One-stream"))
+    assert row.count("&") == 16
+
+
+def test_compare_says_how_many_seeds_and_warns_with_one(tmp_path):
+    records, outcomes = simulated_records({"one-stream": 0.9, "zero-padding": 0.5},
+                                          seeds=3, seed_effect=0.05)
+    store = RecordStore(tmp_path / "records", "quick")
+    for record in records:
+        store.write(record, outcomes[(record["dataset"], record["method"], record["fold"],
+                                      record["config"]["seed_index"])])
+    table = compare_methods(store, "one-stream", "zero-padding", None, FAST)
+    assert (table.seeds == 3).all()
+    text = format_comparison(table, "one-stream", "zero-padding", load_profile("smoke"))
+    assert "over training seeds and test identities" in text and "Warning" not in text
+    first = [r for r in store.all_records() if r["config"]["seed_index"] == 0]
+    one = compare_methods(store, "one-stream", "zero-padding", None, FAST,
+                          current=lambda r: r in first)
+    assert (one.seeds == 1).all()
+    text = format_comparison(one, "one-stream", "zero-padding", load_profile("smoke"))
+    assert "Warning: one training seed per cell" in text

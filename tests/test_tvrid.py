@@ -1,5 +1,6 @@
-"""TVRID: a fake extraction of the synthetic set runs to its numbers, and the scenario
-metrics and submission rows equal ones worked out by hand."""
+"""TVRID: a fake extraction of the synthetic set runs to its numbers; the scenario
+metrics and submission rows equal ones worked out by hand; a run under their protocol
+scores what a plain re-scoring of its exported rankings gives."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from cli_helpers import assert_one_error_line, rgbd_inline
 from dataset_exports import write_tvrid
 
 from benchmark.datasets.base import get_dataset
-from benchmark.protocol_tvrid import submission_rows, tvrid_scores
+from benchmark.protocol import single_shot
+from benchmark.protocol_tvrid import Passages, submission_rows, tvrid_scores
 
 RUN = ["run", "--profile", "smoke", "--methods", "pixels-euclidean", "--folds", "1"]
 
@@ -37,6 +39,26 @@ def test_fake_tvrid_of_the_synthetic_set_gives_its_numbers(tmp_path, capsys):
     fold = tvrid.folds(tvrid.build((64, 32)), 2, seed=0)
     assert all(f.test.tolist() == test.tolist() for f in fold)
     assert set(fold[0].train) | set(fold[0].val) == set(np.setdiff1d(frames.pids, test))
+
+
+def test_fake_tvrid_with_generated_folds_gives_the_synthetic_numbers_on_every_fold(
+        tmp_path, capsys):
+    """Its frames come in identity order whatever the label files' order (training rows
+    first), so generated folds draw the same galleries as the synthetic set's."""
+    synthetic = get_dataset("synthetic", identities=12, frames_per_identity=8)
+    frames = synthetic.build((64, 32))
+    write_tvrid(frames, tmp_path / "DB_extracted", synthetic.folds(frames, 1, seed=0)[0].test)
+    run = [*RUN[:-1], "2"]
+    for name, extra in (("synthetic", []),
+                        ("tvrid", ["--dataset", "tvrid", "--root", str(tmp_path / "DB_extracted"),
+                                   "--set", 'dataset.split_source="generate"'])):
+        result = rgbd_inline(tmp_path, capsys, *run, *extra, "--output", f"out-{name}",
+                             "--cache", "cache")
+        assert result.code == 0, result.err
+    for fold in (0, 1):
+        direct, = (tmp_path / "out-synthetic").rglob(f"fold{fold}-*.json")
+        fake, = (tmp_path / "out-tvrid").rglob(f"fold{fold}-*.json")
+        assert json.loads(fake.read_text())["results"] == json.loads(direct.read_text())["results"]
 
 
 def test_a_passage_without_frames_names_its_label_line(tmp_path, capsys):
@@ -69,7 +91,7 @@ def passages():
 
 def test_scenario_metrics_equal_a_hand_computed_ranking(passages):
     pids, cams, names, dist = passages
-    scores = tvrid_scores(dist, pids, cams, names)
+    scores = tvrid_scores(dist, pids, cams, names, np.array(["a", "b", "c", "d", "e"]))
     # global: q0 ranks 2,4,1,3 -> matches at ranks 3,4: AP (1/3 + 2/4)/2; first hit 3.
     # q1: 0,4,3,2 -> matches at 1,3: AP (1 + 2/3)/2. q2: 4,1,0,3 -> match at 1: AP 1.
     # q3: 2,0,1,4 -> matches at 2,3: AP (1/2 + 2/3)/2. q4: 1,0,2,3 -> match at 3: AP 1/3.
@@ -103,3 +125,99 @@ def test_submission_rows_rank_every_other_passage(passages):
     assert first["rank"].tolist() == [1, 2, 3, 4]
     assert first.distance.tolist() == [0.2, 0.3, 0.5, 0.9]
     assert len(rows) == 20 and first.gallery_path.tolist() == ["p2", "p4", "p1", "p3"]
+
+
+def test_the_tvrid_protocol_of_a_run_scores_the_hand_computed_ranking(passages):
+    """Through ``single_shot``: the headline numbers are the global scenario's, one trial,
+    and the outcomes hold each query passage's first-match rank and AP."""
+    pids, cams, names, dist = passages
+    ids = np.array(["a", "b", "c", "d", "e"])
+    items = Passages(ids, cams, names, np.array([f"p{i}" for i in range(5)]))
+    emb = np.arange(5.0)[:, None]
+    result = single_shot(emb, pids, np.arange(5), emb, pids, np.arange(5),
+                         protocol="tvrid", passages=items, distance=lambda q, g: dist)
+    ap = [(1 / 3 + 2 / 4) / 2, (1 + 2 / 3) / 2, 1.0, (1 / 2 + 2 / 3) / 2, 1 / 3]
+    assert result["mAP"] == pytest.approx(np.mean(ap)) and result["rank1"] == 2 / 5
+    assert result["scenarios"]["same_cam_cross_passage"]["num_valid"] == 2
+    assert len(result["trials"]) == 1
+    assert result["outcomes"].ranks.tolist() == [[2, 0, 0, 1, 2]]
+    assert result["outcomes"].ap == pytest.approx(ap)
+
+
+def test_a_passage_of_several_frames_is_their_mean_embedding():
+    """Passage A = frames at 0 and 2 (mean 1), B at 1.5, C at 4: A's nearest is B."""
+    emb = np.array([[0.0], [2.0], [1.5], [4.0]])
+    pids = np.array([7, 7, 7, 8])
+    items = Passages(np.array(["A", "A", "B", "C"]), np.array(["flat"] * 4),
+                     np.array(["IN", "IN", "OUT", "IN"]), np.array(["a", "a", "b", "c"]))
+    seen = []
+
+    def distance(q, g):
+        seen.append(q.ravel().tolist())
+        return np.abs(q - g.T)
+
+    result = single_shot(emb, pids, np.arange(4), emb, pids, np.arange(4),
+                         protocol="tvrid", passages=items, distance=distance)
+    assert seen == [[1.0, 1.5, 4.0]]
+    # A: B (0.5) then C; B: A (0.5) then C; C: no other passage of identity 8.
+    assert result["rank1"] == 1.0 and result["mAP"] == 1.0 and result["map_queries"] == 2
+
+
+def score_rankings(rankings: pd.DataFrame, labels: pd.DataFrame, scenario: str) -> dict:
+    """A plain re-scoring of submission rows as TVRID defines its metrics: filter each
+    query's list to the scenario's pairs, re-rank, CMC of the first true match and AP."""
+    meta = labels.set_index("gallery_id")
+    firsts, aps = [], []
+    for query, rows in rankings.sort_values("rank").groupby("query_gallery_id"):
+        q = meta.loc[query]
+        hits = []
+        for gallery in rows.gallery_id:
+            g = meta.loc[gallery]
+            cams = {q.cam_name, g.cam_name}
+            other = q.passage_name != g.passage_name
+            kept = {"global": True,
+                    "same_cam_cross_passage": q.cam_name == g.cam_name and other,
+                    "up_down_cross_passage": cams == {"upward", "downward"} and other,
+                    "flat_vs_others": "flat" in cams and len(cams) == 2 and other}[scenario]
+            if kept:
+                hits.append(g.person_id == q.person_id)
+        if any(hits):
+            firsts.append(hits.index(True) + 1)
+            found = np.flatnonzero(hits) + 1
+            aps.append(np.mean(np.arange(1, len(found) + 1) / found))
+    if not firsts:
+        return {"mAP": 0.0, "num_valid": 0}
+    return {"mAP": np.mean(aps), "num_valid": len(firsts),
+            **{f"rank{k}": np.mean(np.array(firsts) <= k) for k in (1, 5, 10)}}
+
+
+def test_exported_rankings_rescore_to_the_records_numbers(tmp_path, capsys):
+    """``run`` under ``protocol = "tvrid"`` and ``export-rankings``: the CSVs have their
+    columns, and re-scoring them gives every scenario's numbers of the record."""
+    root = tmp_path / "DB_extracted"
+    frames = get_dataset("synthetic", identities=12, frames_per_identity=8).build((64, 32))
+    labels = write_tvrid(frames, root, np.unique(frames.pids)[::2]) / "public_test_labels.csv"
+    args = ["--profile", "smoke", "--methods", "pixels-euclidean,resnet-rgb-softmax", "--folds",
+            "1", "--dataset", "tvrid", "--root", str(root), "--set", 'run.protocol="tvrid"',
+            "--output", "out", "--cache", "cache"]
+    assert rgbd_inline(tmp_path, capsys, "run", *args).code == 0
+    result = rgbd_inline(tmp_path, capsys, "export-rankings", *args, "--to", "sub")
+    assert result.code == 0, result.err
+    labels = pd.read_csv(labels, dtype=str)
+    for method, track, setting in (("pixels-euclidean", "cross", "rgb->depth"),
+                                   ("resnet-rgb-softmax", "rgb", "rgb->rgb")):
+        rankings = pd.read_csv(tmp_path / "sub" / method / "fold0" / f"rankings_{track}.csv",
+                               dtype={"query_gallery_id": str, "gallery_id": str})
+        assert tuple(rankings.columns) == ("query_gallery_id", "query_path", "gallery_id",
+                                           "gallery_path", "rank", "distance")
+        assert len(rankings) == len(labels) * (len(labels) - 1)
+        record, = (tmp_path / "out").rglob(f"{method}/fold0-*.json")
+        scores = json.loads(record.read_text())["results"][setting]["scenarios"]
+        for scenario, ours in scores.items():
+            assert score_rankings(rankings, labels, scenario) == pytest.approx(ours), \
+                (method, setting, scenario)
+
+
+def test_the_tvrid_protocol_needs_passages(tmp_path, capsys):
+    result = rgbd_inline(tmp_path, capsys, *RUN, "--set", 'run.protocol="tvrid"', "--dry-run")
+    assert_one_error_line(result, "protocol = 'tvrid'", "'synthetic' has none")

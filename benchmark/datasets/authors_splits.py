@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -120,12 +120,14 @@ def authors_folds(dataset: str, pids: np.ndarray, splits: Sequence[int]) -> list
     return folds_of_splits(dataset, shipped_splits(dataset), pids, splits)
 
 
-def read_splits(path: Path) -> tuple[dict[str, tuple[int, ...]], ...]:
+def read_splits(path: Path, identity: Callable[[object], int] = int
+                ) -> tuple[dict[str, tuple[int, ...]], ...]:
     """The splits of an open-reid ``splits.json`` (a list of ``train``/``val``/``query``
-    identity lists); DatasetError names the file when it is not one."""
+    identity lists, each identity turned into a code by ``identity``, which raises
+    ValueError for an unknown one); DatasetError names the file when it is not one."""
     data = _read_json(path)
     try:
-        return tuple({k: tuple(int(p) for p in s[k]) for k in ("train", "val", "query")}
+        return tuple({k: tuple(identity(p) for p in s[k]) for k in ("train", "val", "query")}
                      for s in data)
     except (KeyError, TypeError, ValueError) as error:
         raise DatasetError(f"{path} is not an open-reid splits.json (a list of splits with "

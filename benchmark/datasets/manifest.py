@@ -46,6 +46,8 @@ from benchmark.datasets.frames import MODALITIES, PairedFrames
 from benchmark.datasets.real import RealDataset, RealOptions, check_choice, parallel_map
 from benchmark.datasets.resize import resize_depth, resize_rgb
 from benchmark.errors import ConfigError, DatasetError
+from benchmark.protocol_tvrid import Passages
+from benchmark.published_splits import published_name
 from benchmark.splits import Fold
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,9 @@ class Pair:
 
 @dataclass(frozen=True)
 class Records:
-    """The checked rows: one pair per time step, its identity, sequence and split."""
+    """The checked rows: one pair per time step, its identity, sequence and split;
+    ``rows`` are the pairs' RGB rows (every column), ``names`` each identity code's
+    ``person_id``."""
 
     pairs: list[Pair]
     pids: np.ndarray
@@ -102,6 +106,8 @@ class Records:
     splits: dict[int, str]
     source: str
     digest: str
+    rows: pd.DataFrame
+    names: dict[int, str]
 
 
 def bad_rows(problems: list[str], source: str) -> DatasetError:
@@ -319,6 +325,9 @@ class ManifestDataset(RealDataset):
             raise bad_rows(problems, source)
         if pairs.empty:
             raise DatasetError(f"{source} lists no RGB/depth pair")
+        # Frames in identity order (stable), so that the same images listed in another
+        # row order give the same folds and gallery draws.
+        pairs = pairs.iloc[np.argsort(_codes(table.person_id.loc[pairs.rgb]), kind="stable")]
         rgb, depth = table.loc[pairs.rgb.to_numpy()], table.loc[pairs.depth.to_numpy()]
         masks = np.full(len(rgb), "", dtype=object)
         if "mask" in table.columns:  # given on either row of the pair
@@ -336,11 +345,28 @@ class ManifestDataset(RealDataset):
         return Records(
             [Pair(str(root / r), str(root / d), str(root / m) if m else None)
              for r, d, m in zip(rgb.path, depth.path, masks, strict=True)],
-            pids, sequences, splits, source, hashlib.sha256(content).hexdigest()[:12])
+            pids, sequences, splits, source, hashlib.sha256(content).hexdigest()[:12],
+            rgb.reset_index(drop=True), dict(zip(pids.tolist(), rgb.person_id, strict=True)))
 
     def sequence_columns(self) -> tuple[str, ...]:
         """The columns whose combinations number the frames' ``sequences``."""
         return ("camera", "sequence")
+
+    def passages(self, frames: PairedFrames) -> Passages:
+        """Each frame's passage, for the ``tvrid`` protocol: its (person, camera, sequence)
+        when the manifest has a ``sequence`` column, else the frame itself; camera name =
+        ``camera``, passage name = ``sequence``; path = the RGB image's."""
+        rows = self.records.rows.iloc[np.asarray(frames.frames)]
+        blank = pd.Series("", index=rows.index)
+        cams, names = (rows[c] if c in rows.columns else blank for c in ("camera", "sequence"))
+        ids = rows.person_id + "/" + cams + "/" + names if "sequence" in rows.columns \
+            else rows.path
+        return Passages(ids.to_numpy(str), cams.to_numpy(str), names.to_numpy(str),
+                        rows.path.to_numpy(str))
+
+    def identity_names(self) -> dict[int, str]:
+        """Identity code -> the manifest's ``person_id`` (what published splits name)."""
+        return self.records.names
 
     def preflight(self) -> None:
         """Read and check every row before any task runs."""
@@ -371,7 +397,16 @@ class ManifestDataset(RealDataset):
         return column_folds(self.records.splits, frames.pids, n_folds, seed, self.name)
 
     def json_splits(self) -> tuple[dict[str, tuple[int, ...]], ...]:
-        return read_splits(self.root() / "splits.json")
+        """The root's ``splits.json``, its identities named as the ``person_id`` column
+        (the file a run writes beside its records reads back unchanged)."""
+        codes = {str(published_name(name)): code for code, name in self.records.names.items()}
+
+        def code(name: object) -> int:
+            if str(name) not in codes:
+                raise ValueError(f"identity {name!r} is no person_id of the manifest")
+            return codes[str(name)]
+
+        return read_splits(self.root() / "splits.json", code)
 
     def fold_limit(self) -> int | None:
         source = self.split_source()

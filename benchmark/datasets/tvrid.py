@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.manifest import ManifestDataset, ManifestOptions, bad_rows
 from benchmark.datasets.real import check_choice
 from benchmark.errors import ConfigError, DatasetError
+from benchmark.protocol_tvrid import Passages
 
 LABELS = (("train_labels.csv", "train", "train"), ("public_test_labels.csv", "test_public",
                                                    "test"))
@@ -138,7 +140,9 @@ class TvridDataset(ManifestDataset):
                                                  .relative_to(root)),
                                      "camera": r.cam_id, "sequence": r.passage_id,
                                      "frame": f"{r.gallery_id}/{stem}", "split": split,
-                                     "line": line})
+                                     "line": line, "gallery_id": r.gallery_id,
+                                     "cam_name": r.cam_name,
+                                     "passage_name": r.passage_name, "passage": r.path})
         if problems:
             raise bad_rows(problems, str(root))
         table = pd.DataFrame(rows)
@@ -146,3 +150,10 @@ class TvridDataset(ManifestDataset):
 
     def sequence_columns(self) -> tuple[str, ...]:
         return ("camera",)
+
+    def passages(self, frames: PairedFrames) -> Passages:
+        """Each frame's passage: its label row's ``gallery_id``, ``cam_name``,
+        ``passage_name`` and ``path`` (the protocol's and the submission's keys)."""
+        rows = self.records.rows.iloc[np.asarray(frames.frames)]
+        return Passages(*(rows[c].to_numpy(str) for c in ("gallery_id", "cam_name",
+                                                           "passage_name", "passage")))
