@@ -29,7 +29,7 @@ from benchmark.provenance import provenance
 from benchmark.records import RecordStore
 from benchmark.splits import Fold
 from methods.base import Matcher
-from methods.context import TaskContext, derive_seed
+from methods.context import ArtifactUse, TaskContext, derive_seed
 from methods.registry import get_method
 
 log = logging.getLogger("rgbd_bench")
@@ -187,11 +187,13 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
                                 protocol_seed)
     finished = time.perf_counter()
     artifacts = sorted(str(path.relative_to(context.artifact_root)) for path in context.used)
+    uses = context.artifact_uses()
     crops = crops_digest(dataset, size, paths.cache)
     record = {"dataset": dataset.name, "method": task.method, "fold": task.fold,
               "profile": profile.name, "settings_key": plan.settings_key,
               "task_hash": task.identity, "identity": task.provenance.to_dict(),
-              "artifacts": artifacts, "crops": crops,
+              "artifacts": artifacts, "artifact_use": [use.to_dict() for use in uses],
+              "crops": crops,
               "config": {**task.settings, "fold": fold.to_dict()},
               "method_config": matcher.config(),
               "seeds": {"method": context.seed, "protocol": protocol_seed},
@@ -201,9 +203,22 @@ def run_task(plan: RunPlan, task: ResolvedTask, paths: Paths, *, quiet: bool = F
               "counts": {"train": fitted.train_frames, "test": len(test)},
               "provenance": provenance(getattr(matcher.options, "compute", None))}
     path = store.write(record, outcomes)
-    log.info("%s fold %d: done in %.1fs -> %s", task.method, task.fold,
-             finished - fitted.started, path)
+    log.info("%s fold %d: %s; done in %.1fs -> %s", task.method, task.fold,
+             what_it_did(uses, context.dataset_key), finished - fitted.started, path)
     return record
+
+
+def what_it_did(uses: list[ArtifactUse], dataset_key: str) -> str:
+    """One phrase for a task's line: what it trained, computed or loaded, and from which
+    artifact folders (relative to the data set's artifacts); a task that only loaded
+    was re-evaluated."""
+    if not uses:
+        return "computed, nothing stored"
+    by_state: dict[str, list[str]] = {}
+    for use in uses:
+        by_state.setdefault(use.state, []).append(use.artifact.removeprefix(dataset_key + "/"))
+    phrase = "; ".join(f"{state} {', '.join(folders)}" for state, folders in by_state.items())
+    return f"re-evaluated ({phrase})" if set(by_state) == {"loaded"} else phrase
 
 
 @dataclass(frozen=True)

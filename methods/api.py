@@ -47,12 +47,19 @@ that fits its views, as the method ``<feature>-<metric>``; entry-point groups
 ``rgbd_bench.features`` and ``rgbd_bench.metrics``):
     Feature, register_feature, modality_option, CrossViewMetric, register_metric,
     PairedViews, NotFittedError, mahalanobis_distance.
+Backbones, heads and data sets (each also found through an entry-point group:
+``rgbd_bench.backbones``, ``rgbd_bench.heads``, ``rgbd_bench.datasets``):
+    register_backbone (a Backbone subclass, built as ``cls(arch)``), register_head (a
+    builder ``(pooled width, class count, embedding size, dropout) -> module``),
+    register_dataset (a Dataset subclass, which builds PairedFrames).
 """
 
+from benchmark.datasets.base import Dataset, register_dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.errors import ConfigError
 from methods.augment import Augmentation
 from methods.backbone import Backbone
+from methods.backbones import register_backbone
 from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.context import TaskContext
 from methods.cross_view import CrossViewMetric, NotFittedError, PairedViews, register_metric
@@ -96,7 +103,7 @@ from methods.losses import (
     pairwise_distances,
     weighted_regularized_triplet_loss,
 )
-from methods.networks import ReidNetwork, build_network
+from methods.networks import ReidNetwork, build_network, register_head
 from methods.registry import register
 from methods.samplers import (
     AlternatingBatches,
@@ -110,8 +117,8 @@ from methods.xqda import mahalanobis_distance
 __all__ = [
     "CROSS_MODAL", "DEPTH_ONLY", "DISTILLATION_REDUCTIONS", "MODALITY_CODES", "RGB_ONLY",
     "AlternatingBatches", "Augmentation", "Backbone", "Batch", "ComputeOptions",
-    "ConfigError", "CrossViewMetric", "DeepMethod", "DeepOptions", "Engine", "Feature",
-    "IdentityBatches", "LossMethod", "Matcher", "NetworkOptions", "NetworkSpec",
+    "ConfigError", "CrossViewMetric", "Dataset", "DeepMethod", "DeepOptions", "Engine",
+    "Feature", "IdentityBatches", "LossMethod", "Matcher", "NetworkOptions", "NetworkSpec",
     "NetworkTaskOptions", "NotFittedError", "NumericsOptions", "PairedFrames",
     "PairedIdentityBatches", "PairedViews", "RandomBatches", "ReidNetwork",
     "ReproductionOptions", "SampleSet", "SelectionOptions", "SoftmaxNetwork",
@@ -120,6 +127,7 @@ __all__ = [
     "TripletRecipe", "batch_hard_triplet_loss", "build_network", "check_freeze_point",
     "check_training_input", "distillation_loss", "engine_fields", "frozen_modules",
     "mahalanobis_distance", "modality_option", "pairwise_distances", "register",
-    "register_feature", "register_metric", "resolve_freeze_point", "softmax_recipe",
-    "speed_only", "triplet_recipe", "weighted_regularized_triplet_loss",
+    "register_backbone", "register_dataset", "register_feature", "register_head",
+    "register_metric", "resolve_freeze_point", "softmax_recipe", "speed_only",
+    "triplet_recipe", "weighted_regularized_triplet_loss",
 ]

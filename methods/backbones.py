@@ -1,32 +1,53 @@
 """The backbone families by architecture name, and the weights a backbone starts from.
 
-Families (:class:`~methods.backbone.Backbone` subclasses): torchvision ResNets
-(:mod:`methods.resnet`) and EfficientNet-Lite0 (:mod:`methods.efficientnet_lite`). The
-functions here that take only an architecture name (:func:`freeze_point`) build nothing,
-so callers such as the tables can name freeze points without torch modules.
+Families (:class:`~methods.backbone.Backbone` subclasses) are registered by architecture
+name: the built-in torchvision ResNets (:mod:`methods.resnet`) and EfficientNet-Lite0
+(:mod:`methods.efficientnet_lite`); a plugin adds one with ``@register_backbone("name")``
+or an entry point of the group ``rgbd_bench.backbones`` (see
+:class:`benchmark.named_registry.Registry`). A name is checked where the options naming
+it are parsed (:func:`family`), before any task runs. The functions here that take only
+an architecture name (:func:`freeze_point`) build nothing, so callers such as the tables
+can name freeze points without torch modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from benchmark.errors import ConfigError
+from benchmark.named_registry import Registry
 from methods.backbone import FREEZE_STAGES, Backbone
 from methods.efficientnet_lite import EfficientNetLite
 from methods.resnet import RESNETS, ResNetBackbone
 
-FAMILIES: dict[str, type[Backbone]] = {**dict.fromkeys(RESNETS, ResNetBackbone),
-                                       "efficientnet-lite0": EfficientNetLite}
-ARCHS = tuple(FAMILIES)
+
+def _check_family(name: str, item: object) -> None:
+    if not (isinstance(item, type) and issubclass(item, Backbone)):
+        raise TypeError(f"backbone {name!r} must be a Backbone subclass, got {item!r}")
+
+
+BACKBONES: Registry[type[Backbone]] = Registry("architecture", "rgbd_bench.backbones",
+                                               accept=_check_family)
+for _arch in RESNETS:
+    BACKBONES.add(_arch, ResNetBackbone)
+BACKBONES.add("efficientnet-lite0", EfficientNetLite)
+# The built-in architectures (plugins' are in ``BACKBONES.names()``).
+ARCHS = (*RESNETS, "efficientnet-lite0")
+
+
+def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
+    """Class decorator: make a :class:`Backbone` subclass available as architecture
+    ``name`` (``[options.deep.network] arch``); it is built as ``cls(name)``."""
+    return BACKBONES.register(name)
 
 
 def family(arch: str) -> type[Backbone]:
-    """The :class:`Backbone` subclass that builds ``arch``."""
-    if arch not in FAMILIES:
-        raise ConfigError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
-    return FAMILIES[arch]
+    """The :class:`Backbone` subclass that builds ``arch``; an unknown name is a
+    :class:`ConfigError` listing the known ones."""
+    return BACKBONES.get(arch)
 
 
 def build_backbone(arch: str, in_channels: int = 3) -> Backbone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import zlib
@@ -21,6 +22,51 @@ def config_hash(config: Any) -> str:
     """A short, stable hash of a JSON-serialisable configuration (keys sorted)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stored_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """name -> (size, modification time in ns) of what an artifact folder stores: its
+    files, lock files (names starting with a dot) aside."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.rglob("*"):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        with contextlib.suppress(FileNotFoundError):  # a chunk being replaced
+            stat = path.stat()
+            found[str(path.relative_to(folder))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@dataclass(frozen=True)
+class ArtifactUse:
+    """What a task did with one artifact folder: ``state`` is ``"trained"`` (a network
+    made by the task: nothing of it was stored before), ``"computed"`` (the same for
+    features), ``"extended"`` (some of it was stored, the task added the rest: a feature
+    store) or ``"loaded"`` (read as stored; nothing written). Files written while the
+    task ran count as the task's, even where another process sharing the store wrote
+    them."""
+
+    artifact: str
+    state: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"artifact": self.artifact, "state": self.state}
+
+
+def artifact_state(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+                   ) -> str:
+    """The :attr:`ArtifactUse.state` of a folder that held ``before`` when the task first
+    asked for it and ``after`` at its end (see :func:`stored_files`); a network is a
+    folder with a ``.pt`` checkpoint."""
+    written = {name for name, stamp in after.items() if before.get(name) != stamp}
+    kept = {name for name, stamp in after.items() if before.get(name) == stamp}
+    if not written:
+        return "loaded"
+    if kept:
+        return "extended"
+    return "trained" if any(name.endswith(".pt") for name in after) else "computed"
 
 
 def derive_seed(seed: int, *parts: str | int) -> int:
@@ -71,6 +117,9 @@ class TaskContext:
         recomputed: the artifact folders forced tasks of this run have recomputed.
         used: the artifact folders the task used, filled by :meth:`artifact_dir` (a
             record lists them, so ``rgbd-bench cache`` can tell which records use what).
+        found: what each used folder stored when the task first asked for it
+            (:func:`stored_files`), so that :meth:`artifact_uses` can tell what the task
+            trained and what it loaded.
     """
 
     artifact_root: Path
@@ -88,6 +137,7 @@ class TaskContext:
     force: bool = False
     recomputed: set[Path] = field(default_factory=set)
     used: list[Path] = field(default_factory=list)
+    found: dict[Path, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     def input(self, method: str) -> TaskInput:
         """The resolved task of ``method`` on this fold, which this task declared it needs."""
@@ -116,10 +166,18 @@ class TaskContext:
         if per_fold:
             parts.append(f"fold{self.fold}")
         path = Path(self.artifact_root).joinpath(*parts, kind, config_hash(config))
-        path.mkdir(parents=True, exist_ok=True)
         if path not in self.used:
+            self.found[path] = stored_files(path)
             self.used.append(path)
+        path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def artifact_uses(self) -> list[ArtifactUse]:
+        """What the task did with each artifact folder it used, in the order it first
+        asked for them; folders relative to :attr:`artifact_root`."""
+        return [ArtifactUse(str(path.relative_to(self.artifact_root)),
+                            artifact_state(self.found.get(path, {}), stored_files(path)))
+                for path in self.used]
 
     def forced_once(self, folder: Path) -> bool:
         """Whether ``folder``'s artifact must be recomputed now: with :attr:`force`, the

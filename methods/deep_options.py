@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 from benchmark.errors import ConfigError
 from methods.augment import CROP_SOURCES, RESIZE_KERNELS, Augmentation
 from methods.backbone import ENTRY_POINTS
-from methods.backbones import ARCHS
+from methods.backbones import family
 from methods.deep_data import DEPTH_ENCODINGS
 from methods.engine import EVAL_SCHEDULES, TrainConfig, autocast_enabled, float32_precision
 from methods.identity import speed_only
@@ -40,8 +40,8 @@ class NetworkOptions:
     """``[options.deep.network]``: the network and what it sees.
 
     Attributes:
-        arch: a backbone of :data:`methods.backbones.ARCHS` (``resnet10`` ... ``resnet101``,
-            ``efficientnet-lite0``).
+        arch: a registered backbone (:func:`methods.backbones.register_backbone`; built
+            in: ``resnet10`` ... ``resnet101``, ``efficientnet-lite0``), checked here.
         pretrained: ``"none"``, ``"imagenet"`` (torchvision ``IMAGENET1K_V1``; Lite0: the
             installed weights package) or the path of a state-dict file.
         height, width: network input size; crops are resized to it.
@@ -67,7 +67,7 @@ class NetworkOptions:
             resize, ``transforms.py:9-19,44``).
     """
 
-    arch: Literal[ARCHS] = "resnet50"
+    arch: str = "resnet50"
     pretrained: str = "none"
     height: int = 256
     width: int = 128
@@ -78,6 +78,7 @@ class NetworkOptions:
     resize: Literal[RESIZE_KERNELS] = "torch"
 
     def __post_init__(self) -> None:
+        family(self.arch)
         if min(self.height, self.width, self.embedding_dim) < 1:
             raise ConfigError("height, width and embedding_dim must be >= 1")
 

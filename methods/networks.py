@@ -8,6 +8,10 @@ The heads follow the authors' open-reid models:
 - triplet: pooled features -> Linear(1024) -> BN -> ReLU -> Linear(128), no L2
   normalisation; the output is the embedding.
 
+Heads are registered by name (:func:`register_head`, or an entry point of the group
+``rgbd_bench.heads``): a head builder takes the trunk's pooled width, the class count,
+the embedding size and the dropout and returns the module that follows the trunk.
+
 The trunk is a :class:`~methods.backbone.Backbone` (:mod:`methods.backbones`: torchvision
 ResNets with torchvision's module names, ``backbone.layer3.0.conv3`` ..., or
 EfficientNet-Lite0), so later steps can freeze or replace parts of it by name.
@@ -15,16 +19,35 @@ EfficientNet-Lite0), so later steps can freeze or replace parts of it by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
+from benchmark.named_registry import Registry
 from methods.backbone import ENTRY_POINTS, STAGES, Backbone
 from methods.backbones import build_backbone, pretrained_state_dict
 
-HEADS = ("softmax", "triplet")
+# (pooled width, class count, embedding size, dropout) -> the module after the trunk,
+# whose forward gives (embedding, logits or None).
+HeadBuilder = Callable[[int, int, int, float], nn.Module]
+
+
+def _check_builder(name: str, item: object) -> None:
+    if not callable(item):
+        raise TypeError(f"head {name!r} must be a callable building a module, got {item!r}")
+
+
+HEAD_BUILDERS: Registry[HeadBuilder] = Registry("head", "rgbd_bench.heads",
+                                                accept=_check_builder)
+
+
+def register_head(name: str) -> Callable[[HeadBuilder], HeadBuilder]:
+    """Decorator: make a head builder (see :data:`HeadBuilder`) available as head
+    ``name`` of :func:`build_network`."""
+    return HEAD_BUILDERS.register(name)
 
 
 def init_head(first: nn.Linear, last: nn.Linear) -> None:
@@ -76,6 +99,26 @@ class TripletHead(nn.Module):
         layer (where open-reid's ResNet puts dropout when its classifier is that layer)."""
         hidden = torch.relu(self.feat_bn(self.feat(x)))
         return self.embedding(nn.functional.dropout(hidden, p, training=True))
+
+
+@register_head("softmax")
+def softmax_head(in_features: int, num_classes: int, embedding_dim: int, dropout: float
+                 ) -> SoftmaxHead:
+    """open-reid's softmax head; it needs the identity count."""
+    if num_classes < 1:
+        raise ValueError("a softmax head needs num_classes >= 1")
+    return SoftmaxHead(in_features, num_classes, embedding_dim, dropout)
+
+
+@register_head("triplet")
+def triplet_head(in_features: int, num_classes: int, embedding_dim: int, dropout: float
+                 ) -> TripletHead:
+    """open-reid's triplet head (no classifier, no dropout)."""
+    return TripletHead(in_features, embedding_dim)
+
+
+# open-reid's heads, built in (plugins' are in ``HEAD_BUILDERS.names()``).
+HEADS = ("softmax", "triplet")
 
 
 class ReidNetwork(nn.Module):
@@ -179,17 +222,12 @@ def build_network(arch: str, head: str, num_classes: int = 0, embedding_dim: int
                   ) -> ReidNetwork:
     """A re-id network; the trunk is loaded from ``pretrained`` (see
     :func:`~methods.backbones.pretrained_state_dict`), the head is always freshly
-    initialised."""
-    if head not in HEADS:
-        raise ConfigError(f"unknown head {head!r}; expected one of {HEADS}")
+    initialised. ``head`` names a registered head (:func:`register_head`)."""
+    make_head = HEAD_BUILDERS.get(head)
     backbone = build_backbone(arch, in_channels)
     state = pretrained_state_dict(arch, pretrained)
     if state is not None:
         source = f"ImageNet weights of {arch}" if pretrained == "imagenet" else pretrained
         backbone.load_pretrained(state, source)
-    dim = backbone.feature_dim
-    if head == "softmax":
-        if num_classes < 1:
-            raise ValueError("a softmax head needs num_classes >= 1")
-        return ReidNetwork(backbone, SoftmaxHead(dim, num_classes, embedding_dim, dropout))
-    return ReidNetwork(backbone, TripletHead(dim, embedding_dim))
+    return ReidNetwork(backbone, make_head(backbone.feature_dim, num_classes, embedding_dim,
+                                           dropout))

@@ -23,7 +23,7 @@ SMOKE = ["run", "--profile", "smoke", "--output", "out"]
     (["--set", "options.distillation.distill_flip=false", "--dry-run"],
      ["[options.distillation.step2.augmentation] flip"], False),
     (["--set", "options.deep.network.arch=vgg", "--dry-run"],
-     ["[network]: arch must be one of 'resnet10'"], False),
+     ["[network]: unknown architecture 'vgg'; known: resnet10"], False),
     (["--set", "options.pixels-euclidean.height=\"four\""],
      ["options of method 'pixels-euclidean'", "height must be an integer, got 'four'"], False),
     (["--set", "run.folds=two"], ["[run]: folds must be an integer, got 'two'"], True),

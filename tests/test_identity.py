@@ -22,7 +22,8 @@ from methods.identity import SPEED_ONLY, identity_options, method_code
 from methods.registry import available_methods, get_method
 
 ROOT = Path(__file__).resolve().parents[1]
-ALTERNATIVES = {"pretrained": ["imagenet"], "freeze_from": ["layer2"],
+ALTERNATIVES = {"pretrained": ["imagenet"], "arch": ["resnet18", "resnet10"],
+                "freeze_from": ["layer2"],
                 "depth_encoding": ["colormap", "relative", "normalised"],
                 "eval_schedule": ["end-of-period", "authors"]}
 

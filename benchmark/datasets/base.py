@@ -1,4 +1,10 @@
-"""The data set interface, the registry of data sets, and the on-disk crop cache."""
+"""The data set interface, the registry of data sets, and the on-disk crop cache.
+
+Data sets are registered by name (:data:`DATASETS`): the built-in ones are listed below by
+where their class lives and imported on the first lookup, so no data set module imports
+this registry; a plugin registers one with ``@register_dataset("name")`` or an entry point
+of the group ``rgbd_bench.datasets`` (see :class:`benchmark.named_registry.Registry`).
+"""
 
 from __future__ import annotations
 
@@ -16,38 +22,48 @@ from benchmark.datasets.array_folder import folder_digest, load_arrays, save_arr
 from benchmark.datasets.frames import GEOMETRY, PairedFrames
 from benchmark.datasets.stored import StoredCrops
 from benchmark.errors import ConfigError, DatasetError
+from benchmark.named_registry import Registry
 from benchmark.options import NoOptions, build_options
 from benchmark.splits import Fold, proportional_sizes, random_folds
 
-_REGISTRY: dict[str, type[Dataset]] = {}
+BUILTIN_DATASETS = {
+    "biwi": "benchmark.datasets.biwi:BiwiDataset",
+    "manifest": "benchmark.datasets.manifest:ManifestDataset",
+    "robotpku": "benchmark.datasets.robotpku:RobotPkuDataset",
+    "synthetic": "benchmark.datasets.synthetic:SyntheticDataset",
+    "tvrid": "benchmark.datasets.tvrid:TvridDataset",
+}
+
+
+def _name_dataset(name: str, item: object) -> None:
+    """Check that ``item`` is a :class:`Dataset` subclass and give it its registered name
+    (a built-in class names itself; the two must agree)."""
+    if not (isinstance(item, type) and issubclass(item, Dataset)):
+        raise TypeError(f"data set {name!r} must be a Dataset subclass, got {item!r}")
+    if item.__dict__.get("name", "") not in ("", name):
+        raise ConfigError(f"data set class {item.__qualname__} is named {item.name!r}, "
+                          f"registered as {name!r}")
+    item.name = name
+
+
+DATASETS: Registry[type[Dataset]] = Registry("data set", "rgbd_bench.datasets",
+                                             BUILTIN_DATASETS, accept=_name_dataset)
 
 
 def register_dataset(name: str) -> Callable[[type[Dataset]], type[Dataset]]:
-    """Class decorator: make a :class:`Dataset` subclass available under ``name``."""
-
-    def wrap(cls: type[Dataset]) -> type[Dataset]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"data set name {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+    """Class decorator: make a :class:`Dataset` subclass available under ``name``
+    (``[run] dataset``)."""
+    return DATASETS.register(name)
 
 
 def available_datasets() -> dict[str, type[Dataset]]:
-    """All registered data sets by name (imports the built-in ones first)."""
-    import benchmark.datasets.builtin  # noqa: F401  (registers the built-in data sets)
-
-    return dict(sorted(_REGISTRY.items()))
+    """All registered data sets by name: built-in, registered and installed plugins'."""
+    return dict(sorted(DATASETS.items().items()))
 
 
 def get_dataset(name: str, **options: Any) -> Dataset:
     """Instantiate the data set ``name`` with validated ``options``."""
-    known = available_datasets()
-    if name not in known:
-        raise ConfigError(f"unknown data set {name!r}; known: {', '.join(known)}")
-    return known[name](**options)
+    return DATASETS.get(name)(**options)
 
 
 class Dataset(ABC):

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from benchmark.datasets.authors_splits import shipped_images
-from benchmark.datasets.base import register_dataset
 from benchmark.datasets.biwi_raw import (
     SEQUENCE_NAMES,
     CropSettings,
@@ -92,10 +91,10 @@ def instance_pids(frames: list[RawFrame]) -> np.ndarray:
     return np.array([table[k] for k in keys], dtype=np.int64)
 
 
-@register_dataset("biwi")
 class BiwiDataset(RealDataset):
     """BIWI RGBD-ID, 78 instances; folds: the authors' published splits (what they ran)."""
 
+    name = "biwi"
     Options = BiwiOptions
     split_sizes = (32, 8, 38)
     preprocess_version = 2  # 2: raw frames carry person masks, skeletons and intrinsics

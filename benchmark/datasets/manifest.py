@@ -40,7 +40,7 @@ import pandas as pd
 from PIL import Image
 
 from benchmark.datasets.authors_splits import folds_of_splits, read_splits
-from benchmark.datasets.base import Dataset, register_dataset
+from benchmark.datasets.base import Dataset
 from benchmark.datasets.cropping import clip_box, crop_resize, mask_box, pad_box
 from benchmark.datasets.frames import MODALITIES, PairedFrames
 from benchmark.datasets.real import RealDataset, RealOptions, check_choice, parallel_map
@@ -293,10 +293,10 @@ def _try_crop(pair: Pair, spec: CropSpec) -> tuple | str:
         return str(error)
 
 
-@register_dataset("manifest")
 class ManifestDataset(RealDataset):
     """Any RGB-D data described by one CSV file; folds from it, a splits.json or a seed."""
 
+    name = "manifest"
     Options = ManifestOptions
     obtain = "Write DIR/manifest.csv (see docs/own-data.md)."
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.datasets.base import register_dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import README_HINT, RealDataset, RealOptions, check_choice
 from benchmark.errors import DatasetError
@@ -33,10 +32,10 @@ class RobotPkuOptions(RealOptions):
         check_choice("layout", self.layout, ("auto", "prepared"), f"; {PREPARED_ONLY}")
 
 
-@register_dataset("robotpku")
 class RobotPkuDataset(RealDataset):
     """RobotPKU RGBD-ID; folds: the authors' published splits (what they ran)."""
 
+    name = "robotpku"
     Options = RobotPkuOptions
     split_sizes = (40, 10, 40)
     authors_name = "pku"

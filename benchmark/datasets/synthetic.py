@@ -24,7 +24,7 @@ import numpy as np
 from benchmark.datasets import synthetic_body as sb
 from benchmark.datasets import synthetic_scene as sc
 from benchmark.datasets import synthetic_sensor as ss
-from benchmark.datasets.base import Dataset, register_dataset
+from benchmark.datasets.base import Dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.synthetic_geometry import depth_geometry
 from benchmark.datasets.synthetic_render import Surface, albedo, render_parts
@@ -253,10 +253,10 @@ def generate(options: SyntheticOptions, size: tuple[int, int]) -> PairedFrames:
         intrinsics=np.concatenate([r.intrinsics for _, r in recordings]))
 
 
-@register_dataset("synthetic")
 class SyntheticDataset(Dataset):
     """Synthetic walking people seen by a simulated Kinect v1 (no download needed)."""
 
+    name = "synthetic"
     Options = SyntheticOptions
     split_sizes = None
     preprocess_version = 3  # 3: adds the person masks, skeletons and intrinsics

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.datasets.base import register_dataset
 from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.manifest import ManifestDataset, ManifestOptions, bad_rows
 from benchmark.datasets.real import check_choice
@@ -100,10 +99,10 @@ def read_labels(path: Path) -> pd.DataFrame:
     return labels.assign(line=np.arange(len(labels)) + 2)
 
 
-@register_dataset("tvrid")
 class TvridDataset(ManifestDataset):
     """TVRID's extracted archive; folds: its train and public test identities."""
 
+    name = "tvrid"
     Options = TvridOptions
     obtain = ("TVRID is downloaded from Zenodo (record 17909410, the 'Extracted' zip); see "
               "docs/tvrid.md.")
