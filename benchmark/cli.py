@@ -137,23 +137,28 @@ def command_run(args: argparse.Namespace) -> int:
         execute(plan, paths, args.executor, quiet=not _bars(args), force=args.force)
     except TasksFailed as error:
         failed = error
-    _publish_splits(plan, paths)
-    tables_error: Exception | None = None
+    # Outputs after the tasks; when tasks failed, their errors are reported after the
+    # failed tasks, which matter more.
+    output_errors: list[str] = []
+    steps = [("splits.json", lambda: _publish_splits(plan, paths))]
     if not args.no_tables and (failed is None or failed.records):
+        steps.insert(0, ("tables", lambda: _write_tables(
+            plan.with_data(paths.cache), paths, with_paper=False, fmt="files")))
+    for what, write in steps:
         try:
-            _write_tables(plan.with_data(paths.cache), paths, with_paper=False, fmt="files")
+            write()
         except (BenchmarkError, OSError) as error:
             if failed is None:
                 raise
-            tables_error = error  # reported after the failed tasks, which matter more
+            output_errors.append(f"{what} not written: {error}")
     if failed is None:
         return 0
     print(f"rgbd-bench: {len(failed.failures)} task(s) failed, their records were not "
           f"written (rerun to retry them; --debug shows tracebacks):", file=sys.stderr)
     for failure in failed.failures:
         print(f"  {failure.line()}", file=sys.stderr)
-    if tables_error is not None:
-        print(f"rgbd-bench: error: tables not written: {tables_error}", file=sys.stderr)
+    for line in output_errors:
+        print(f"rgbd-bench: error: {line}", file=sys.stderr)
     return 1
 
 

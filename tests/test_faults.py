@@ -122,10 +122,11 @@ def test_full_output_keeps_the_failed_tasks_summary_and_exit_code(tmp_path, tmpf
     assert full.code == 1, full.err
     assert "Traceback" not in full.err
     assert "rgbd-bench: 2 task(s) failed" in full.err
-    assert full.err.count("no space left on device writing out/records/") == 4
-    tables = full.error_lines()
-    assert len(tables) == 1, full.err
-    assert "tables not written: no space left on device writing out/tables/" in tables[0]
+    # 2 tasks x (their outcomes file, their failure line), then splits.json
+    assert full.err.count("no space left on device writing out/records/") == 5
+    tables, splits = full.error_lines()
+    assert "tables not written: no space left on device writing out/tables/" in tables
+    assert "splits.json not written: no space left on device writing out/records/" in splits
     assert not temporaries(out)
     assert not [p for p in (out / "tables").rglob("*") if p.is_file()]
 
