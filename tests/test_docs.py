@@ -5,7 +5,9 @@ interpreter (so a page reads like a session), unless an HTML comment right above
 where it comes from: ``<!-- file: PATH -->`` (the block, split at lines holding only
 ``...``, must appear in that file verbatim, part by part) or ``<!-- not run: REASON -->``.
 Every ``rgbd-bench`` / ``python -m benchmark`` line of a ``bash`` block must parse with
-the command-line parser, so a renamed flag fails here.
+the command-line parser, so a renamed flag fails here. A table of results under
+``<!-- table: PATH -->`` must be rows of that committed tables file, so a number shown
+is the number the records give.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"(?:<!--\s*(?P<marker>file|not run):\s*(?P<value>.*?)\s*-->\n)?"
                    r"```(?P<lang>\w*)[^\n]*\n(?P<code>.*?)^```", re.S | re.M)
+
+
+TABLE = re.compile(r"<!--\s*table:\s*(?P<file>.*?)\s*-->\n(?P<rows>(?:\|[^\n]*\n)+)")
 
 
 def blocks(page: Path, lang: str) -> list[re.Match[str]]:
@@ -82,3 +87,17 @@ def test_shell_examples_use_flags_that_exist(page: Path) -> None:
         except SystemExit as stop:
             pytest.fail(f"{page_id(page)}: `rgbd-bench {shlex.join(argv)}` does not parse "
                         f"(exit {stop.code})")
+
+
+def tables(page: Path) -> list[re.Match[str]]:
+    return list(TABLE.finditer(page.read_text()))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if tables(p)], ids=page_id)
+def test_result_tables_are_rows_of_their_committed_file(page: Path) -> None:
+    for table in tables(page):
+        source = set((ROOT / table["file"]).read_text().splitlines())
+        rows = table["rows"].splitlines()
+        assert len(rows) > 2, f"{page_id(page)}: an empty table under {table['file']}"
+        for row in rows:
+            assert row in source, f"{page_id(page)}: not a row of {table['file']}: {row}"
