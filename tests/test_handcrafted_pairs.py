@@ -1,6 +1,6 @@
 """Handcrafted methods as (feature, metric) pairs: which pairs exist, their options, and
 features and metrics added by installed plugins through their entry-point groups (the
-README's examples, installed as plugins)."""
+the manual's examples, installed as plugins)."""
 
 import dataclasses
 import re
@@ -25,18 +25,18 @@ from methods.image_features import Lomo, LomoOptions, Whos
 from methods.registry import available_methods, broken_plugins, get_method
 from methods.xqda import Xqda, XqdaOptions
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+MANUAL = Path(__file__).resolve().parents[1] / "docs" / "adding-a-method.md"
 
 
-def readme_examples() -> list[str]:
-    """The Python blocks of the README's section on features and metrics, in order."""
-    text = README.read_text()
-    start = text.index("### A handcrafted feature or cross-view metric")
-    section = text[start:text.index("\n### ", start + 1)]
+def manual_examples() -> list[str]:
+    """The Python blocks of the manual's section on features and metrics, in order."""
+    text = MANUAL.read_text()
+    start = text.index("## A handcrafted feature or cross-view metric")
+    section = text[start:text.index("\n## ", start + 1)]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-FEATURE_PLUGIN, METRIC_PLUGIN = readme_examples()
+FEATURE_PLUGIN, METRIC_PLUGIN = manual_examples()
 
 
 def install(folder, distribution, group, source):

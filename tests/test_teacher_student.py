@@ -1,4 +1,4 @@
-"""Teacher-student methods on the public API: imports, frozen teachers, keys, README example."""
+"""Teacher-student methods on the API: imports, frozen teachers, keys, the manual's example."""
 
 import ast
 import re
@@ -45,18 +45,18 @@ def test_distillation_imports_nothing_of_ours_but_the_api():
     assert own_imports(stray) == {"methods.api", "methods.deep", "benchmark.errors"}
 
 
-def readme_example() -> str:
-    """The code of the README's teacher-student example."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### A teacher-student method", 1)[1]
+def manual_example() -> str:
+    """The code of the manual's teacher-student example."""
+    text = (ROOT / "docs" / "adding-a-method.md").read_text()
+    section = text.split("## A teacher-student method", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.fixture
 def depth_mimic():
-    """The README's example, registered as a plugin would register it."""
+    """The manual's example, registered as a plugin would register it."""
     namespace: dict = {}
-    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    exec(compile(manual_example(), "docs/adding-a-method.md", "exec"), namespace)
     yield namespace["DepthMimic"]
     _REGISTRY.pop("depth-mimic")
 
@@ -66,12 +66,12 @@ def split():
     return frames(3, 4, 0, 1), frames(2, 4, 10, 2)
 
 
-def test_the_readme_example_imports_only_the_api():
+def test_the_manual_example_imports_only_the_api():
     imports = {node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-               for node in ast.walk(ast.parse(readme_example()))
+               for node in ast.walk(ast.parse(manual_example()))
                if isinstance(node, (ast.Import, ast.ImportFrom))}
     assert {name for name in imports if name.startswith("methods")} == {"methods"}
-    assert "from methods import api" in readme_example()
+    assert "from methods import api" in manual_example()
 
 
 def test_requires_are_the_teachers_and_the_seed_method(depth_mimic):
