@@ -10,8 +10,8 @@
    ``--pretrained`` names a local weights file (a GPU machine without internet cannot
    download torchvision's ImageNet weights), records under ``OUT/records``;
 3. prices the full grid (both data sets, 3 folds) on 1 and N GPUs from the run's
-   per-task seconds, scaled by each data set's training frames, into ``OUT/cost.md``
-   (:func:`grid_makespan`).
+   per-task seconds, scaled by each data set's training frames, run in waves as the
+   Slurm executor runs them, into ``OUT/cost.md`` (:func:`grid_makespan`).
 
 Every figure says what it was measured with; the cost is an estimate and says so.
 """
@@ -23,7 +23,7 @@ import heapq
 import json
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,47 +86,46 @@ def train_frames(records: Path) -> int:
     raise ValueError(f"no record under {records} says how many training frames it had")
 
 
-def grid_makespan(seconds: Mapping[str, float], needs: Mapping[str, Sequence[str]],
-                  copies: int, gpus: int) -> float:
+def grid_makespan(seconds: Mapping[Hashable, float],
+                  needs: Mapping[Hashable, Sequence[Hashable]], copies: int, gpus: int
+                  ) -> float:
     """Wall-clock seconds of ``copies`` independent grids (data set x fold) of the tasks in
-    ``seconds`` on ``gpus`` GPUs, a task starting once the tasks it ``needs`` have ended.
+    ``seconds`` on ``gpus`` GPUs, run as the Slurm executor runs a plan: in waves (a task
+    one wave after the last task it ``needs``), each wave started once the previous one has
+    ended and its tasks placed longest first onto the GPU free soonest."""
+    waves: dict[Hashable, int] = {}
 
-    Greedy list scheduling, longest ready task first onto the GPU free soonest: what a
-    cluster executor submitting each ready task as a job achieves when jobs start at once.
-    """
-    tasks = [(copy, name) for copy in range(copies) for name in seconds]
-    done: dict[tuple[int, str], float] = {}
-    free = [0.0] * gpus
-    heapq.heapify(free)
-    waiting = set(tasks)
-    while waiting:
-        ready = [t for t in waiting
-                 if all((t[0], need) in done for need in needs.get(t[1], ()))]
-        task = max(ready, key=lambda t: (seconds[t[1]], -t[0], t[1]))
-        waiting.remove(task)
-        gpu_free = heapq.heappop(free)
-        start = max([gpu_free, *(done[(task[0], n)] for n in needs.get(task[1], ()))])
-        done[task] = start + seconds[task[1]]
-        heapq.heappush(free, done[task])
-    return max(done.values(), default=0.0)
+    def wave(task: Hashable) -> int:
+        if task not in waves:
+            waves[task] = 1 + max((wave(need) for need in needs.get(task, ())), default=-1)
+        return waves[task]
+
+    end = 0.0
+    for level in sorted({wave(task) for task in seconds}):
+        durations = [s for task, s in seconds.items() if waves[task] == level] * copies
+        free = [end] * gpus
+        for duration in sorted(durations, reverse=True):
+            heapq.heappush(free, heapq.heappop(free) + duration)
+        end = max(free)
+    return end
 
 
 def cost_table(seconds: Mapping[str, float], frames: int, gpu_counts: Sequence[int],
                datasets: Mapping[str, int] = TRAIN_FRAMES) -> str:
-    """A Markdown table of the full grid's hours on each GPU count, per data set and both."""
+    """A Markdown table of the full grid's hours on each GPU count, per data set and with
+    both data sets' tasks sharing the GPUs."""
     needs = {name: [n for n in get_method(name).requires if n in seconds] for name in seconds}
+    scaled = {(dataset, name): s * count / frames
+              for dataset, count in datasets.items() for name, s in seconds.items()}
+    scaled_needs = {(dataset, name): [(dataset, n) for n in needs[name]]
+                    for dataset, name in scaled}
+    rows = [(dataset, str(count), {k: s for k, s in scaled.items() if k[0] == dataset})
+            for dataset, count in datasets.items()] + [("both", "", scaled)]
     lines = ["| data set | train frames | " + " | ".join(f"{n} GPU" for n in gpu_counts) + " |",
              "|---" * (len(gpu_counts) + 2) + "|"]
-    scaled_all: dict[str, float] = {}
-    for dataset, count in datasets.items():
-        scaled = {name: s * count / frames for name, s in seconds.items()}
-        scaled_all.update({f"{dataset}:{name}": s for name, s in scaled.items()})
-        hours = [grid_makespan(scaled, needs, FOLDS, n) / 3600 for n in gpu_counts]
-        lines.append(f"| {dataset} | {count} | " + " | ".join(f"{h:.2f} h" for h in hours) + " |")
-    both_needs = {key: [f"{key.split(':')[0]}:{n}" for n in needs[key.split(':')[1]]]
-                  for key in scaled_all}
-    hours = [grid_makespan(scaled_all, both_needs, FOLDS, n) / 3600 for n in gpu_counts]
-    lines.append("| both | | " + " | ".join(f"{h:.2f} h" for h in hours) + " |")
+    for label, count, tasks in rows:
+        hours = [grid_makespan(tasks, scaled_needs, FOLDS, n) / 3600 for n in gpu_counts]
+        lines.append(f"| {label} | {count} | " + " | ".join(f"{h:.2f} h" for h in hours) + " |")
     return "\n".join(lines)
 
 
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         f"modality), one fold, trunk weights `{args.pretrained}`, device `{args.device}`.\n\n"
         f"| task | seconds |\n|---|---|\n{per_task}\n\n"
         f"Estimated full grid ({FOLDS} folds), each task's seconds scaled by training "
-        f"frames, greedy scheduling of ready tasks on N GPUs:\n\n{table}\n")
+        f"frames, run in waves on N GPUs as the Slurm executor runs them:\n\n{table}\n")
     print((out / "cost.md").read_text())
 
 

@@ -30,6 +30,11 @@ def test_makespan_puts_the_longest_ready_task_first() -> None:
     assert grid_makespan({"a": 1.0, "b": 5.0, "c": 1.0}, {"c": ["b"]}, copies=1, gpus=3) == 6.0
 
 
+def test_makespan_waits_for_the_whole_previous_wave_as_the_executor_does() -> None:
+    # g needs only f (1 s), but its wave starts after h (4 s) ends: 4 + 1, not 4
+    assert grid_makespan({"f": 1.0, "h": 4.0, "g": 1.0}, {"g": ["f"]}, copies=1, gpus=2) == 5.0
+
+
 def test_throughput_covers_each_loss_and_precision() -> None:
     rows = measure_throughput("cpu", "resnet10", 32, 16, batch_size=8, iterations=1,
                               repeats=1)
