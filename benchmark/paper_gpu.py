@@ -3,7 +3,7 @@
 ``python -m benchmark.paper_gpu --output OUT`` (on the GPU machine, from the checkout):
 
 1. times one training step of ResNet-50 at 256x128, batch 64, softmax and triplet, in
-   true fp32, with TF32 and under bfloat16 autocast (:func:`benchmark.speed_deep.
+   true fp32, with TF32 and under bfloat16 autocast (:func:`methods.deep.training_speed.
    measure_training_speed`), into ``OUT/throughput.json``;
 2. runs ``paper`` on the synthetic data set, one fold, ``--trials 10``, every step-I
    method and every distillation method, with ``pretrained = "none"`` unless
@@ -27,8 +27,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.speed_deep import measure_training_speed
-from methods.registry import get_method
+from methods.api import measure_training_speed
+from methods.core.registry import get_method
 
 STEP_I = ("resnet-rgb-softmax", "resnet-rgb-triplet", "resnet-depth-softmax",
           "resnet-depth-triplet", "zero-padding", "one-stream")

@@ -36,7 +36,7 @@ def main(quick: bool = False) -> int:
     """Print every speed figure with the machine it was measured on."""
     import torch
 
-    from benchmark.speed_deep import measure_training_speed
+    from methods.api import measure_training_speed
 
     print(f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}")
     batch, repeats = (100, 1) if quick else (500, 3)

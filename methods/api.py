@@ -47,23 +47,30 @@ that fits its views, as the method ``<feature>-<metric>``; entry-point groups
 ``rgbd_bench.features`` and ``rgbd_bench.metrics``):
     Feature, register_feature, modality_option, CrossViewMetric, register_metric,
     PairedViews, NotFittedError, mahalanobis_distance.
-Backbones, heads and data sets (each also found through an entry-point group:
-``rgbd_bench.backbones``, ``rgbd_bench.heads``, ``rgbd_bench.datasets``):
+Backbones and heads (each also found through an entry-point group:
+``rgbd_bench.backbones``, ``rgbd_bench.heads``):
     register_backbone (a Backbone subclass, built as ``cls(arch)``), register_head (a
     builder ``(pooled width, class count, embedding size, dropout) -> module``),
-    register_dataset (a Dataset subclass, which builds PairedFrames).
+    freeze_point (the trunk module a stage shorthand names for an architecture).
+Cost:
+    measure_training_speed (images/s of one network's training steps here, which the
+    ``speed`` command and the GPU sizing script report).
+
+Data sets belong to the harness, not to methods: a data-set plugin subclasses
+``benchmark.datasets.base.Dataset`` and registers with ``register_dataset`` there or
+through the entry-point group ``rgbd_bench.datasets``.
 """
 
-from benchmark.datasets.base import Dataset, register_dataset
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
-from methods.augment import Augmentation
-from methods.backbone import Backbone
-from methods.backbones import register_backbone
-from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
-from methods.context import TaskContext
-from methods.cross_view import CrossViewMetric, NotFittedError, PairedViews, register_metric
-from methods.deep import (
+from methods.core.context import TaskContext
+from methods.core.errors import ConfigError
+from methods.core.frames import PairedFrames
+from methods.core.identity import speed_only
+from methods.core.matcher import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
+from methods.core.registry import register
+from methods.deep.augment import Augmentation
+from methods.deep.backbones.families import freeze_point, register_backbone
+from methods.deep.backbones.interface import Backbone
+from methods.deep.baselines import (
     DeepMethod,
     NetworkSpec,
     SoftmaxNetwork,
@@ -71,8 +78,16 @@ from methods.deep import (
     softmax_recipe,
     triplet_recipe,
 )
-from methods.deep_data import MODALITY_CODES, Batch, SampleSet
-from methods.deep_options import (
+from methods.deep.engine import Engine, TrainConfig
+from methods.deep.inputs import MODALITY_CODES, Batch, SampleSet
+from methods.deep.loss_method import LossMethod
+from methods.deep.losses import (
+    batch_hard_triplet_loss,
+    pairwise_distances,
+    weighted_regularized_triplet_loss,
+)
+from methods.deep.networks import ReidNetwork, build_network, register_head
+from methods.deep.option_sections import (
     ComputeOptions,
     DeepOptions,
     NetworkOptions,
@@ -86,7 +101,22 @@ from methods.deep_options import (
     TripletRecipe,
     engine_fields,
 )
-from methods.distillation_parts import (
+from methods.deep.samplers import (
+    AlternatingBatches,
+    IdentityBatches,
+    PairedIdentityBatches,
+    RandomBatches,
+)
+from methods.deep.training_speed import measure_training_speed
+from methods.handcrafted.cross_view import (
+    CrossViewMetric,
+    NotFittedError,
+    PairedViews,
+    register_metric,
+)
+from methods.handcrafted.features import Feature, modality_option, register_feature
+from methods.handcrafted.xqda import mahalanobis_distance
+from methods.teacher_student.distillation_parts import (
     DISTILLATION_REDUCTIONS,
     StudentNetwork,
     check_freeze_point,
@@ -94,40 +124,25 @@ from methods.distillation_parts import (
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import Engine, TrainConfig
-from methods.feature_registry import Feature, modality_option, register_feature
-from methods.identity import speed_only
-from methods.loss_method import LossMethod
-from methods.losses import (
-    batch_hard_triplet_loss,
-    pairwise_distances,
-    weighted_regularized_triplet_loss,
+from methods.teacher_student.framework import (
+    TeacherStudent,
+    TeacherStudentEngine,
+    check_training_input,
 )
-from methods.networks import ReidNetwork, build_network, register_head
-from methods.registry import register
-from methods.samplers import (
-    AlternatingBatches,
-    IdentityBatches,
-    PairedIdentityBatches,
-    RandomBatches,
-)
-from methods.teacher_student import TeacherStudent, TeacherStudentEngine, check_training_input
-from methods.xqda import mahalanobis_distance
 
 __all__ = [
     "CROSS_MODAL", "DEPTH_ONLY", "DISTILLATION_REDUCTIONS", "MODALITY_CODES", "RGB_ONLY",
-    "AlternatingBatches", "Augmentation", "Backbone", "Batch", "ComputeOptions",
-    "ConfigError", "CrossViewMetric", "Dataset", "DeepMethod", "DeepOptions", "Engine",
-    "Feature", "IdentityBatches", "LossMethod", "Matcher", "NetworkOptions", "NetworkSpec",
-    "NetworkTaskOptions", "NotFittedError", "NumericsOptions", "PairedFrames",
-    "PairedIdentityBatches", "PairedViews", "RandomBatches", "ReidNetwork",
-    "ReproductionOptions", "SampleSet", "SelectionOptions", "SoftmaxNetwork",
-    "SoftmaxOptions", "SoftmaxRecipe", "StudentNetwork", "TaskContext", "TeacherStudent",
-    "TeacherStudentEngine", "TrainConfig", "TripletNetwork", "TripletOptions",
+    "AlternatingBatches", "Augmentation", "Backbone", "Batch", "ComputeOptions", "ConfigError",
+    "CrossViewMetric", "DeepMethod", "DeepOptions", "Engine", "Feature", "IdentityBatches",
+    "LossMethod", "Matcher", "NetworkOptions", "NetworkSpec", "NetworkTaskOptions",
+    "NotFittedError", "NumericsOptions", "PairedFrames", "PairedIdentityBatches", "PairedViews",
+    "RandomBatches", "ReidNetwork", "ReproductionOptions", "SampleSet", "SelectionOptions",
+    "SoftmaxNetwork", "SoftmaxOptions", "SoftmaxRecipe", "StudentNetwork", "TaskContext",
+    "TeacherStudent", "TeacherStudentEngine", "TrainConfig", "TripletNetwork", "TripletOptions",
     "TripletRecipe", "batch_hard_triplet_loss", "build_network", "check_freeze_point",
-    "check_training_input", "distillation_loss", "engine_fields", "frozen_modules",
-    "mahalanobis_distance", "modality_option", "pairwise_distances", "register",
-    "register_backbone", "register_dataset", "register_feature", "register_head",
-    "register_metric", "resolve_freeze_point", "softmax_recipe", "speed_only",
-    "triplet_recipe", "weighted_regularized_triplet_loss",
+    "check_training_input", "distillation_loss", "engine_fields", "freeze_point", "frozen_modules",
+    "mahalanobis_distance", "measure_training_speed", "modality_option", "pairwise_distances",
+    "register", "register_backbone", "register_feature", "register_head", "register_metric",
+    "resolve_freeze_point", "softmax_recipe", "speed_only", "triplet_recipe",
+    "weighted_regularized_triplet_loss",
 ]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from benchmark.datasets.base import Dataset, register_dataset
-from benchmark.datasets.frames import PairedFrames
-from benchmark.options import build_options
+from methods.core.frames import PairedFrames
+from methods.core.options import build_options
 
 
 def parsed(options_class: type, **sections: dict):

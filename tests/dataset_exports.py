@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from benchmark.datasets.frames import PairedFrames
+from methods.core.frames import PairedFrames
 
 
 def write_pair(folder: Path, stem: str, frames: PairedFrames, i: int, rgb_suffix: str,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.protocol import QueryOutcomes, trial_scores
+from benchmark.evaluation.outcomes import QueryOutcomes
+from benchmark.evaluation.protocol import trial_scores
 
 CROSS = ("rgb->depth", "depth->rgb")
 

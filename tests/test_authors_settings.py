@@ -9,20 +9,25 @@ import pytest
 import torch
 from conftest import parsed, toy_frames
 
-from benchmark.config import load_profile
-from benchmark.planner import resolved_options
-from benchmark.protocol_authors import one_trial
-from methods.augment import IMAGENET_MEAN, IMAGENET_STD
-from methods.context import TaskContext
-from methods.deep import NetworkSpec, encoder_for, pipeline_for, train_config
-from methods.deep_data import SampleSet
-from methods.deep_options import DeepOptions, SoftmaxOptions, TripletOptions, ZeroPaddingOptions
-from methods.distillation import DistillationOptions, DistillDepth2rgbSoftmax
-from methods.distillation_parts import StudentNetwork, frozen_modules
-from methods.engine import TrainConfig, TripletEngine
-from methods.networks import build_network
-from methods.samplers import IdentityBatches
-from methods.validation import Validation
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import resolved_options
+from methods.core.context import TaskContext
+from methods.core.protocol_authors import one_trial
+from methods.deep.augment import IMAGENET_MEAN, IMAGENET_STD
+from methods.deep.baselines import NetworkSpec, encoder_for, pipeline_for, train_config
+from methods.deep.engine import TrainConfig, TripletEngine
+from methods.deep.inputs import SampleSet
+from methods.deep.model_selection import Validation
+from methods.deep.networks import build_network
+from methods.deep.option_sections import (
+    DeepOptions,
+    SoftmaxOptions,
+    TripletOptions,
+    ZeroPaddingOptions,
+)
+from methods.deep.samplers import IdentityBatches
+from methods.teacher_student.distillation import DistillationOptions, DistillDepth2rgbSoftmax
+from methods.teacher_student.distillation_parts import StudentNetwork, frozen_modules
 
 ZERO_PADDING = NetworkSpec(("rgb", "depth"), "softmax", layout="zero-padding")
 
@@ -173,7 +178,7 @@ def test_paper_profile_resolves_to_the_authors_values_and_corrected_turns_bugs_o
 
 
 def test_relative_depth_keeps_the_body_relief_whatever_the_wall_distance():
-    from methods.deep_data import depth_grey, relative_grey
+    from methods.deep.inputs import depth_grey, relative_grey
 
     depth = np.full((1, 16, 8), 3000, dtype=np.uint16)
     depth[0, 4:12, 3] = 2900  # a body part 10 cm nearer than the torso

@@ -7,13 +7,22 @@ import skimage.transform
 import torch
 from torch import nn
 
-import methods.efficientnet_lite as lite
-from benchmark.ablation_tables import freeze_rows
-from benchmark.errors import ConfigError
-from methods.backbone import STAGES
-from methods.backbones import ARCHS, build_backbone, freeze_point, pretrained_state_dict
-from methods.distillation_parts import StudentNetwork, frozen_modules, resolve_freeze_point
-from methods.networks import build_network
+import methods.deep.backbones.efficientnet_lite as lite
+from benchmark.reports.ablation_tables import freeze_rows
+from methods.core.errors import ConfigError
+from methods.deep.backbones.families import (
+    ARCHS,
+    build_backbone,
+    freeze_point,
+    pretrained_state_dict,
+)
+from methods.deep.backbones.interface import STAGES
+from methods.deep.networks import build_network
+from methods.teacher_student.distillation_parts import (
+    StudentNetwork,
+    frozen_modules,
+    resolve_freeze_point,
+)
 
 LITE = "efficientnet-lite0"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -25,8 +25,8 @@ from benchmark.datasets.biwi_raw import (
     scan_raw,
 )
 from benchmark.datasets.cropping import depth_to_rgb
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError, DatasetError
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import PairedFrames
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 SAMPLE = SHARED / "biwi_sample" / "Training" / "000"

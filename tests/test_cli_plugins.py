@@ -29,8 +29,8 @@ def test_plugin_that_fails_to_import_is_reported_not_fatal(tmp_path):
 def test_plugin_claiming_a_builtin_name_is_an_error_naming_both(tmp_path):
     plugins = install_plugin(tmp_path / "site", "clash-plugin", """
         import numpy as np
-        from methods.base import Matcher
-        from methods.registry import register
+        from methods.core.matcher import Matcher
+        from methods.core.registry import register
 
         @register("pixels-euclidean")
         class Impostor(Matcher):
@@ -41,13 +41,13 @@ def test_plugin_claiming_a_builtin_name_is_an_error_naming_both(tmp_path):
                   extra_path=plugins)
     assert result.code == 2 and "Traceback" not in result.err
     line = result.error_lines()[0]
-    assert "methods.pixels.PixelsEuclidean" in line and "clash_plugin.Impostor" in line
+    assert "methods.handcrafted.pixels.PixelsEuclidean" in line and "clash_plugin.Impostor" in line
 
 
 def test_method_that_raises_fails_its_tasks_only(tmp_path):
     plugins = install_plugin(tmp_path / "site", "raising-plugin", """
-        from methods.base import Matcher
-        from methods.registry import register
+        from methods.core.matcher import Matcher
+        from methods.core.registry import register
 
         @register("raising-method")
         class Raising(Matcher):

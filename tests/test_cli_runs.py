@@ -10,10 +10,10 @@ import pytest
 from cli_helpers import rgbd
 
 from benchmark.cli import main
-from benchmark.config import load_profile
-from benchmark.locks import task_lock
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.locks import task_lock
 
 RUN = ["run", "--profile", "smoke", "--methods", "pixels-euclidean", "--output", "out"]
 
@@ -101,7 +101,7 @@ def test_tables_honour_methods_and_folds(finished, capsys):
 
 def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_file,
                                                          monkeypatch):
-    import benchmark.runner as runner
+    import benchmark.runs.runner as runner
 
     profile = load_profile(str(toy_profile_file))
     paths = Paths(tmp_path / "out", tmp_path / "cache")
@@ -137,7 +137,7 @@ def test_a_task_another_run_holds_is_done_last_not_twice(tmp_path, toy_profile_f
 
 
 def test_a_corrupt_stored_network_names_its_artifact_folder(tmp_path, toy_profile_file):
-    from benchmark.runner import failure_reason, open_dataset
+    from benchmark.runs.runner import failure_reason, open_dataset
 
     profile = load_profile(str(toy_profile_file))
     paths = Paths(tmp_path / "out", tmp_path / "cache")

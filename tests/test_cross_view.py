@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 
 from features.hog_siltp import unit_rows
-from methods.cca import Cca, CcaOptions
-from methods.cross_view import (
+from methods.handcrafted.cca import Cca, CcaOptions
+from methods.handcrafted.cross_view import (
     CrossViewMetric,
     Euclidean,
     NotFittedError,
     PairedViews,
     available_metrics,
 )
-from methods.lsscdl import Lsscdl, LsscdlOptions, LsscdlParameters, code
-from methods.xqda import XQDA, Xqda, XqdaOptions
+from methods.handcrafted.lsscdl import Lsscdl, LsscdlOptions, LsscdlParameters, code
+from methods.handcrafted.xqda import XQDA, Xqda, XqdaOptions
 
 
 def two_views(n_ids=6, per_id=5, d_a=12, d_b=12, seed=0):

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from benchmark.config import load_profile
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
-from benchmark.options import merge_tables, take_declared
-from benchmark.planner import built_options
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import built_options
 from methods import deep, registry
-from methods.base import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
-from methods.context import TaskContext, derive_seed
-from methods.loss_method import LossMethod
-from methods.losses import batch_hard_triplet_loss
-from methods.registry import get_method, register
+from methods.core.context import TaskContext, derive_seed
+from methods.core.errors import ConfigError
+from methods.core.frames import PairedFrames
+from methods.core.matcher import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
+from methods.core.options import merge_tables, take_declared
+from methods.core.registry import get_method, register
+from methods.deep.loss_method import LossMethod
+from methods.deep.losses import batch_hard_triplet_loss
 
 TINY = {"network": {"arch": "resnet18", "height": 32, "width": 16},
         "selection": {"epochs": 1, "eval_every": 1}, "softmax": {"batch_size": 16},

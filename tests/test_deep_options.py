@@ -7,20 +7,20 @@ from pathlib import Path
 import pytest
 from conftest import parsed
 
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.options import build_options, declared_fields
-from benchmark.planner import resolved_options
-from methods.deep import softmax_recipe, triplet_recipe
-from methods.deep_options import (
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import resolved_options
+from methods.core.errors import ConfigError
+from methods.core.options import build_options, declared_fields
+from methods.deep.baselines import softmax_recipe, triplet_recipe
+from methods.deep.engine import TrainConfig
+from methods.deep.option_sections import (
     RENAMED,
     SoftmaxOptions,
     TripletOptions,
     ZeroPaddingOptions,
     engine_fields,
 )
-from methods.distillation import STEP2_RENAMED, DistillationOptions
-from methods.engine import TrainConfig
+from methods.teacher_student.distillation import STEP2_RENAMED, DistillationOptions
 
 
 def field_paths(options_class: type, prefix: str = "") -> set[str]:

@@ -7,27 +7,27 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
 from methods import deep, teacher_student
-from methods.augment import Augmentation
-from methods.base import CROSS_MODAL
-from methods.context import TaskContext, TaskInput, derive_seed
-from methods.deep import NetworkSpec, pipeline_for
-from methods.deep_data import SampleSet, embed_images, fetch
-from methods.deep_options import DeepOptions, NetworkOptions
-from methods.distillation_parts import (
+from methods.core.context import TaskContext, TaskInput, derive_seed
+from methods.core.errors import ConfigError
+from methods.core.frames import PairedFrames
+from methods.core.matcher import CROSS_MODAL
+from methods.core.registry import get_method
+from methods.deep.augment import Augmentation
+from methods.deep.baselines import NetworkSpec, pipeline_for
+from methods.deep.engine import TrainConfig, load_checkpoint
+from methods.deep.inputs import SampleSet, embed_images, fetch
+from methods.deep.networks import build_network
+from methods.deep.option_sections import DeepOptions, NetworkOptions
+from methods.teacher_student.distillation_parts import (
     StudentNetwork,
     distillation_loss,
     equivalent_settings,
     frozen_modules,
     resolve_freeze_point,
 )
-from methods.engine import TrainConfig, load_checkpoint
-from methods.networks import build_network
-from methods.registry import get_method
-from methods.teacher_student import TeacherStudentEngine
-from methods.teacher_student import freeze as freeze_teacher
+from methods.teacher_student.framework import TeacherStudentEngine
+from methods.teacher_student.framework import freeze as freeze_teacher
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -268,7 +268,7 @@ def test_f_is_the_step1_task_as_the_plan_resolved_it(tmp_path) -> None:
 
 
 def test_ablation_tables(tmp_path) -> None:
-    from benchmark.ablation_tables import write_ablation_tables
+    from benchmark.reports.ablation_tables import write_ablation_tables
 
     def record(method: str, fold: int, value: float) -> dict:
         metrics = {"rank1": value, "rank5": value, "rank10": value, "mAP": value}
@@ -299,8 +299,8 @@ def test_ablation_tables(tmp_path) -> None:
 
 
 def test_freeze_points_resolve_on_every_supported_architecture():
-    from methods.backbones import ARCHS, freeze_point
-    from methods.distillation_parts import check_freeze_point
+    from methods.deep.backbones.families import ARCHS, freeze_point
+    from methods.teacher_student.distillation_parts import check_freeze_point
 
     for arch in ARCHS:
         check_freeze_point(arch, freeze_point(arch, "layer3"))

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.synthetic import SyntheticOptions, generate
-from benchmark.errors import DatasetError
 from features import eigen_depth, hog_siltp, lomo, person_point_cloud, segment_torso
 from features.eigen_depth_inputs import eigen_depth_of_crop, mask_from_depth, proportional_skeleton
-from methods.cca import fit_cca
-from methods.context import TaskContext
-from methods.lsscdl import LsscdlParameters, code, lsscdl
-from methods.registry import get_method
+from methods.core.context import TaskContext
+from methods.core.errors import DatasetError
+from methods.core.frames import PairedFrames
+from methods.core.registry import get_method
+from methods.handcrafted.cca import fit_cca
+from methods.handcrafted.lsscdl import LsscdlParameters, code, lsscdl
 
 # From the original under Octave (see the module docstring), 17 significant digits.
 LSSCDL_ORIGINAL = {
@@ -224,7 +224,7 @@ def test_the_crop_cache_keeps_the_geometry(tmp_path):
 
 
 def test_packed_frames_unpack_to_their_parts(synthetic):
-    from methods.eigen_depth_methods import pack_depth_frames, unpack_depth_frame
+    from methods.handcrafted.eigen_depth import pack_depth_frames, unpack_depth_frame
 
     odd = synthetic.select(np.arange(3))
     odd = PairedFrames(odd.pids, odd.sequences, odd.frames, odd.rgb[:, :-1, :-1],
@@ -244,7 +244,7 @@ def test_packed_frames_unpack_to_their_parts(synthetic):
 
 
 def test_validation_rank1_leaves_each_twin_out():
-    from methods.cca import cross_modal_rank1
+    from methods.handcrafted.cca import cross_modal_rank1
 
     rgb, depth = np.array([[0.0], [2.0], [20.0]]), np.array([[0.5], [2.5], [21.0]])
     # Without its twin, identity 1's only frame has no true match in either direction.

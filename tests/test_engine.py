@@ -6,11 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.datasets.frames import PairedFrames
-from methods import augment
-from methods.augment import Augmentation
-from methods.deep_data import InputEncoder, Pipeline, SampleSet
-from methods.engine import (
+from methods.core.frames import PairedFrames
+from methods.deep import augment
+from methods.deep.augment import Augmentation
+from methods.deep.engine import (
     Engine,
     SoftmaxEngine,
     TrainConfig,
@@ -18,6 +17,7 @@ from methods.engine import (
     seeded,
     zero_momentum,
 )
+from methods.deep.inputs import InputEncoder, Pipeline, SampleSet
 
 
 def blob_frames(n_ids: int = 4, per_id: int = 8, size=(16, 8), seed: int = 0) -> PairedFrames:

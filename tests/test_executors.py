@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from benchmark.cli import main
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.executors import ClusterOptions, execute
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
+from benchmark.runs.config import load_profile
+from benchmark.runs.executors import ClusterOptions, execute
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.errors import ConfigError
 
 submitit = pytest.importorskip("submitit")
 
@@ -34,8 +34,8 @@ def test_cluster_jobs_write_the_same_records_as_a_local_run(tmp_path):
 
 
 def test_waves_put_requirements_first(toy_profile_file, monkeypatch):
-    from methods.pixels import PixelsEuclidean
-    from methods.registry import _REGISTRY, register
+    from methods.core.registry import _REGISTRY, register
+    from methods.handcrafted.pixels import PixelsEuclidean
 
     class NeedsPixels(PixelsEuclidean):
         requires = ("pixels-euclidean",)
@@ -106,14 +106,14 @@ def test_cluster_jobs_are_requeued_with_the_same_task(tmp_path, monkeypatch):
 
 
 def test_gpus_are_read_from_sinfo_gres():
-    from benchmark.executors import parse_gpus
+    from benchmark.runs.executors import parse_gpus
 
     assert [parse_gpus(g) for g in ("(null)", "gpu:4", "gpu:a100:2(S:0-1),gpu:v100:2",
                                      "shard:8,gpu:1")] == [0, 4, 4, 1]
 
 
 def test_resources_are_checked_against_the_partition(toy_profile_file):
-    from benchmark.executors import NodeShape, check_resources
+    from benchmark.runs.executors import NodeShape, check_resources
 
     nodes = [NodeShape("cpu", True, 2, 23000, 0), NodeShape("gpu", False, 16, 64000, 4)]
     options = ClusterOptions.from_profile(load_profile(str(toy_profile_file)))

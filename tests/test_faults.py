@@ -171,10 +171,10 @@ def test_every_writer_creates_files_as_the_umask_allows(tmp_path, umask):
     import numpy as np
     import torch
 
-    from benchmark.atomic import atomic_directory, write_json_atomic
-    from benchmark.tables import write_table_files
-    from methods.engine import save_checkpoint
-    from methods.feature_store import FeatureStore
+    from benchmark.reports.tables import write_table_files
+    from methods.core.atomic import atomic_directory, write_json_atomic
+    from methods.core.feature_store import FeatureStore
+    from methods.deep.engine import save_checkpoint
 
     previous = os.umask(umask)
     try:
@@ -195,7 +195,7 @@ def test_every_writer_creates_files_as_the_umask_allows(tmp_path, umask):
 def test_torch_write_failure_on_a_full_disk_is_named_as_such(tmp_path, tmpfs):
     import torch
 
-    from benchmark.atomic import OutOfSpace, out_of_space
+    from methods.core.atomic import OutOfSpace, out_of_space
 
     folder = tmpfs(tmp_path / "small", "256k")
     weights = torch.zeros(1 << 18)  # 1 MiB
@@ -232,7 +232,7 @@ def test_a_record_with_a_wrong_value_is_named_with_its_field(tmp_path, capsys, r
 
 
 def test_record_schema_names_the_first_bad_field_and_accepts_extra_ones(reference):
-    from benchmark.record_schema import missing_fields, record_problem
+    from benchmark.runs.record_schema import missing_fields, record_problem
 
     _, record = _record(reference)
     assert missing_fields(record) == [] and record_problem(record) is None

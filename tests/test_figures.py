@@ -1,11 +1,11 @@
 """Figures 3-5 are drawn from records (and the crop cache for Figure 5)."""
 
-from benchmark.config import load_profile
-from benchmark.figures import plot_distillation
-from benchmark.planner import plan_run
-from benchmark.report import write_report
-from benchmark.runner import Paths, run_profile
-from benchmark.tables import aggregate
+from benchmark.reports.figures import plot_distillation
+from benchmark.reports.report import write_report
+from benchmark.reports.tables import aggregate
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
 
 
 def distill_record(method, fold, value):

@@ -11,19 +11,19 @@ import torch
 from conftest import parsed
 from test_deep_methods import TINY, blob_frames
 
-from benchmark.errors import ConfigError
-from benchmark.options import merge_tables, take_declared
-from methods.backbone import ENTRY_POINTS
-from methods.backbones import build_backbone
-from methods.context import TaskContext, TaskInput
-from methods.deep import NetworkSpec, fixed_stage_store, network_pipeline, pipeline_for
-from methods.deep_data import InputEncoder, Pipeline, embed_images
-from methods.distillation import DistillationOptions
-from methods.distillation_parts import StudentNetwork, frozen_modules
-from methods.feature_store import FeatureStore
-from methods.fixed_outputs import FixedStagePipeline, shared_store
-from methods.networks import build_network
-from methods.registry import get_method
+from methods.core.context import TaskContext, TaskInput
+from methods.core.errors import ConfigError
+from methods.core.feature_store import FeatureStore
+from methods.core.options import merge_tables, take_declared
+from methods.core.registry import get_method
+from methods.deep.backbones.families import build_backbone
+from methods.deep.backbones.interface import ENTRY_POINTS
+from methods.deep.baselines import NetworkSpec, fixed_stage_store, network_pipeline, pipeline_for
+from methods.deep.fixed_outputs import FixedStagePipeline, shared_store
+from methods.deep.inputs import InputEncoder, Pipeline, embed_images
+from methods.deep.networks import build_network
+from methods.teacher_student.distillation import DistillationOptions
+from methods.teacher_student.distillation_parts import StudentNetwork, frozen_modules
 
 
 @pytest.mark.parametrize("arch", ["resnet10", "efficientnet-lite0"])

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from benchmark.config import load_profile, parse_override
 from benchmark.datasets.base import get_dataset, load_frames
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.splits import proportional_sizes, random_folds
+from benchmark.evaluation.splits import proportional_sizes, random_folds
+from benchmark.runs.config import load_profile, parse_override
+from methods.core.errors import ConfigError, DatasetError
 
 
 @pytest.mark.parametrize("sizes", [(32, 8, 38), (40, 10, 40), (3, 1, 2)])

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from benchmark.datasets.frames import PairedFrames
-from benchmark.errors import ConfigError
-from methods.base import CROSS_MODAL
-from methods.context import TaskContext
-from methods.cross_view import cap_frames
-from methods.feature_store import FeatureStore, image_keys
-from methods.image_features import Lomo, Whos, resize
-from methods.registry import get_method
+from methods.core.context import TaskContext
+from methods.core.errors import ConfigError
+from methods.core.feature_store import FeatureStore, image_keys
+from methods.core.frames import PairedFrames
+from methods.core.matcher import CROSS_MODAL
+from methods.core.registry import get_method
+from methods.handcrafted.cross_view import cap_frames
+from methods.handcrafted.image_features import Lomo, Whos, resize
 
 NAMES = ("whos-euclidean", "whos-xqda", "lomo-euclidean", "lomo-xqda")
 SIZE = (16, 8)

@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.errors import ConfigError
-from methods import registry
-from methods.base import CROSS_MODAL, DEPTH_ONLY
-from methods.cca import Cca, CcaOptions
-from methods.context import TaskContext
-from methods.cross_view import METRICS, Euclidean
-from methods.eigen_depth_methods import EigenDepth, EigenDepthOptions
-from methods.feature_registry import FEATURES, Feature
-from methods.fingerprint import code_digest
-from methods.handcrafted import handcrafted_method, pair_options, pair_settings
-from methods.image_features import Lomo, LomoOptions, Whos
-from methods.registry import available_methods, broken_plugins, get_method
-from methods.xqda import Xqda, XqdaOptions
+from methods.core import registry
+from methods.core.context import TaskContext
+from methods.core.errors import ConfigError
+from methods.core.fingerprint import code_digest
+from methods.core.matcher import CROSS_MODAL, DEPTH_ONLY
+from methods.core.registry import available_methods, broken_plugins, get_method
+from methods.handcrafted.cca import Cca, CcaOptions
+from methods.handcrafted.cross_view import METRICS, Euclidean
+from methods.handcrafted.eigen_depth import EigenDepth, EigenDepthOptions
+from methods.handcrafted.features import FEATURES, Feature
+from methods.handcrafted.image_features import Lomo, LomoOptions, Whos
+from methods.handcrafted.pairs import handcrafted_method, pair_options, pair_settings
+from methods.handcrafted.xqda import Xqda, XqdaOptions
 
 MANUAL = Path(__file__).resolve().parents[1] / "docs" / "adding-a-method.md"
 
@@ -72,7 +72,7 @@ def plugins(tmp_path, monkeypatch):
 
 def band_frames(n_ids=6, per_id=8, seed=0):
     """Identity k wears a band at rows 4k..4k+7: bright in RGB, near in depth."""
-    from benchmark.datasets.frames import PairedFrames
+    from methods.core.frames import PairedFrames
 
     rng = np.random.default_rng(seed)
     pids = np.repeat(np.arange(n_ids), per_id)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
-from methods import engine
-from methods.identity import SPEED_ONLY, identity_options, method_code
-from methods.registry import available_methods, get_method
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.errors import ConfigError
+from methods.core.identity import SPEED_ONLY, identity_options, method_code
+from methods.core.registry import available_methods, get_method
+from methods.deep import engine
 
 ROOT = Path(__file__).resolve().parents[1]
 ALTERNATIVES = {"pretrained": ["imagenet"], "arch": ["resnet18", "resnet10"],
@@ -133,7 +133,7 @@ def test_a_needed_tasks_field_changes_the_needing_tasks_identity_and_nothing_els
 
 
 def test_identity_options_drop_speed_fields_only():
-    from methods.deep_options import SoftmaxOptions
+    from methods.deep.option_sections import SoftmaxOptions
 
     kept = identity_options(SoftmaxOptions())
     assert "compute" not in kept and kept["softmax"]["lr"] == 0.1
@@ -149,8 +149,8 @@ def copy_of_the_code(tmp_path: Path) -> Path:
 
 
 def code_digests(copy: Path) -> dict[str, str]:
-    script = ("import json; from methods.registry import available_methods; "
-              "from methods.identity import method_code; "
+    script = ("import json; from methods.core.registry import available_methods; "
+              "from methods.core.identity import method_code; "
               "print(json.dumps({n: method_code(c) for n, c in available_methods().items()}))")
     out = subprocess.run([sys.executable, "-c", script], cwd=copy, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(copy)}, check=True)
@@ -184,7 +184,7 @@ def test_code_edits_make_exactly_the_rows_that_run_the_code_stale(tmp_path):
          "    return 1\n\n\ndef whos(")  # a new function nothing calls
     assert code_digests(copy) == before
 
-    add_first_line(copy / "methods" / "losses.py", "batch_hard_triplet_loss",
+    add_first_line(copy / "methods" / "deep" / "losses.py", "batch_hard_triplet_loss",
                    "margin = margin * 1.0")
     after_loss = code_digests(copy)
     stale = {n for n in before if after_loss[n] != before[n]}
@@ -216,7 +216,7 @@ def test_a_plugins_code_is_fingerprinted_without_listing_anything(tmp_path, monk
 
     before = method_code(MyMethod)
     (package / "loss.py").write_text("def my_loss(x):\n    return x * 3\n")
-    from methods import fingerprint
+    from methods.core import fingerprint
 
     fingerprint._module.cache_clear()
     fingerprint._definition.cache_clear()
@@ -257,7 +257,7 @@ def test_force_retrains_the_network_and_a_failed_forced_task_leaves_no_record(
         raise RuntimeError("edited code that fails")
 
     monkeypatch.setattr(engine.Engine, "fit", broken)
-    from benchmark.runner import TasksFailed
+    from benchmark.runs.runner import TasksFailed
 
     with pytest.raises(TasksFailed):
         run_profile(plan_run(profile), paths, quiet=True, force=True)

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 from statistics_helpers import simulated_records
 
-from benchmark.config import StatisticsConfig
-from benchmark.tables import LATEX_PACKAGES, latex_escape, write_tables
+from benchmark.reports.table_formats import LATEX_PACKAGES, latex_escape
+from benchmark.reports.tables import write_tables
+from benchmark.runs.config import StatisticsConfig
 
 PDFLATEX = shutil.which("pdflatex")
 LAYOUTS = {"one-column": "\\documentclass{article}",

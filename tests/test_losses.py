@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from methods.losses import (
+from methods.deep.losses import (
     batch_hard_triplet_loss,
     pairwise_distances,
     weighted_regularized_triplet_loss,

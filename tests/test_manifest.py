@@ -15,8 +15,8 @@ from conftest import toy_frames
 from dataset_exports import write_manifest
 
 from benchmark.datasets.base import get_dataset, load_frames
-from benchmark.errors import DatasetError
-from benchmark.published_splits import write_splits
+from benchmark.reports.published_splits import write_splits
+from methods.core.errors import DatasetError
 
 SMOKE = ["run", "--profile", "smoke", "--methods", "pixels-euclidean,whos-xqda"]
 

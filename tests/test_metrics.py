@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmark.metrics import evaluate
+from methods.core.metrics import evaluate
 
 
 def brute_force(distmat, qids, gids, ranks=(1, 5, 10)):

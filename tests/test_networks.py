@@ -5,11 +5,11 @@ import pytest
 import torch
 import torchvision
 
-from benchmark.errors import ConfigError
 from features.depth import depth_to_image, normalise_depth
-from methods.backbones import build_backbone
-from methods.deep_data import InputEncoder, Pipeline, depth_grey
-from methods.networks import build_network
+from methods.core.errors import ConfigError
+from methods.deep.backbones.families import build_backbone
+from methods.deep.inputs import InputEncoder, Pipeline, depth_grey
+from methods.deep.networks import build_network
 
 
 def crops(n: int = 3, size: tuple[int, int] = (8, 4), seed: int = 0):
@@ -109,7 +109,7 @@ def test_bad_weights_are_config_errors(tmp_path) -> None:
 
 
 def test_fixed_stages_neither_learn_nor_update_their_statistics():
-    from methods.backbone import STAGES
+    from methods.deep.backbones.interface import STAGES
 
     torch.manual_seed(0)
     network = build_network("resnet10", "softmax", num_classes=3)

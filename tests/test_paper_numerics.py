@@ -13,26 +13,26 @@ import torch
 from conftest import parsed, toy_frames
 from PIL import Image
 
-from benchmark.config import load_profile
 from benchmark.datasets.authors_splits import image_name
-from benchmark.datasets.base import get_dataset
+from benchmark.datasets.base import get_dataset, stored_crops
 from benchmark.datasets.prepared import read_prepared_pair
-from benchmark.datasets.resize import pil_bilinear
-from benchmark.datasets.stored import StoredCrops, stored_crops
-from benchmark.planner import resolved_options
-from methods import engine as engine_module
-from methods.augment import Augmentation, rect_crop_boxes
-from methods.deep import DeepOptions, NetworkSpec, pipeline_for, train_config
-from methods.deep_data import InputEncoder, SampleSet
-from methods.deep_options import SoftmaxOptions, TripletOptions
-from methods.distillation import DistillationOptions
-from methods.distillation_parts import distillation_loss
-from methods.engine import SoftmaxEngine, float32_precision
-from methods.host_crops import HostCropPipeline
-from methods.networks import build_network
-from methods.registry import get_method
-from methods.samplers import RandomBatches
-from methods.teacher_student import TeacherStudentEngine
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import resolved_options
+from methods.core.registry import get_method
+from methods.core.resize import pil_bilinear
+from methods.core.stored_crops import StoredCrops
+from methods.deep import engine as engine_module
+from methods.deep.augment import Augmentation, rect_crop_boxes
+from methods.deep.baselines import DeepOptions, NetworkSpec, pipeline_for, train_config
+from methods.deep.engine import SoftmaxEngine, float32_precision
+from methods.deep.host_crops import HostCropPipeline
+from methods.deep.inputs import InputEncoder, SampleSet
+from methods.deep.networks import build_network
+from methods.deep.option_sections import SoftmaxOptions, TripletOptions
+from methods.deep.samplers import RandomBatches
+from methods.teacher_student.distillation import DistillationOptions
+from methods.teacher_student.distillation_parts import distillation_loss
+from methods.teacher_student.framework import TeacherStudentEngine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

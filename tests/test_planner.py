@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import benchmark.config as config
+import benchmark.runs.config as config
 from benchmark.cli import main
-from benchmark.config import load_profile
-from benchmark.planner import plan_run, resolved_options
-from benchmark.runner import Paths, open_dataset, run_profile
-from methods.base import Matcher
-from methods.context import derive_seed
-from methods.pixels import PixelsEuclidean
-from methods.registry import _REGISTRY, register
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run, resolved_options
+from benchmark.runs.runner import Paths, open_dataset, run_profile
+from methods.core.context import derive_seed
+from methods.core.matcher import Matcher
+from methods.core.registry import _REGISTRY, register
+from methods.handcrafted.pixels import PixelsEuclidean
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ import textwrap
 import pytest
 import torch
 
-from benchmark.config import load_profile
 from benchmark.datasets.base import DATASETS, get_dataset
-from benchmark.errors import ConfigError
-from benchmark.named_registry import Registry
-from benchmark.planner import plan_run
-from methods.backbones import BACKBONES, build_backbone, family
-from methods.deep_options import NetworkOptions
-from methods.networks import HEAD_BUILDERS, build_network, register_head
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from methods.core.errors import ConfigError
+from methods.core.named_registry import Registry
+from methods.deep.backbones.families import BACKBONES, build_backbone, family
+from methods.deep.networks import HEAD_BUILDERS, build_network, register_head
+from methods.deep.option_sections import NetworkOptions
 
 BACKBONE_PLUGIN = '''
 from torch import nn
@@ -43,7 +43,8 @@ class TinyNet(Backbone):
 '''
 
 DATASET_PLUGIN = '''
-from methods.api import Dataset, PairedFrames
+from benchmark.datasets.base import Dataset
+from methods.api import PairedFrames
 
 
 class PluginSet(Dataset):

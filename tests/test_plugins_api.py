@@ -3,18 +3,17 @@ its line budget, and registers through the entry point its pyproject.toml declar
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+from import_graph import OURS, imported_modules
 
-from methods import registry
-from methods.registry import get_method
+from methods.core import registry
+from methods.core.registry import get_method
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-OURS = ("benchmark", "methods", "features")
 BUDGETS = {"rgbd-agw": 150, "rgbd-twostream": 100, "rgbd-cmtriplet": 60, "rgbd-kissme": 100}
 GROUP = "rgbd_bench.methods"
 
@@ -25,24 +24,6 @@ def packages() -> list[Path]:
     for project in sorted(PLUGINS.glob("*/pyproject.toml")):
         names = tomllib.loads(project.read_text())["tool"]["setuptools"]["packages"]
         found += [project.parent / name for name in names]
-    return found
-
-
-def imported_modules(source: str) -> set[str]:
-    """Every module an ``import`` or ``from ... import`` of ``source`` names; a ``from`` a
-    top-level package names its imported modules (``from methods import api`` gives
-    ``methods.api``, ``from methods.api import Matcher`` gives ``methods.api``)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                continue  # the plugin's own modules
-            if node.module in OURS:
-                found |= {f"{node.module}.{alias.name}" for alias in node.names}
-            else:
-                found.add(node.module)
     return found
 
 
@@ -58,10 +39,11 @@ def test_a_plugin_imports_nothing_of_ours_but_the_public_api(package: Path) -> N
 
 
 def test_the_import_check_sees_what_it_must_refuse() -> None:
-    source = ("from methods.deep import DeepMethod\nimport benchmark.errors\n"
-              "from methods import api, registry\nfrom methods.api import Matcher")
+    source = ("from methods.deep.baselines import DeepMethod\nimport methods.core.errors\n"
+              "from methods import api\nfrom methods.core import registry\n"
+              "from methods.api import Matcher")
     assert {m for m in imported_modules(source) if m.split(".")[0] in OURS} == {
-        "methods.deep", "benchmark.errors", "methods.api", "methods.registry"}
+        "methods.deep.baselines", "methods.core.errors", "methods.api", "methods.core.registry"}
 
 
 @pytest.mark.parametrize("package", packages(), ids=lambda p: p.parent.name)

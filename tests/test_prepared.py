@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.datasets.authors_splits import image_name
 from benchmark.datasets.base import get_dataset
-from benchmark.errors import ConfigError, DatasetError
+from methods.core.errors import ConfigError, DatasetError
 
 # (person, camera, index) -> the authors' identity, for BIWI: the person field is the
 # subject; its Testing cameras 01/02 form another identity than its Training camera 00.
@@ -121,7 +121,7 @@ def test_robotpku_refuses_anything_but_the_prepared_layout(tmp_path):
 @pytest.mark.parametrize("name, authors", [("biwi", "biwi"), ("robotpku", "pku")])
 def test_splits_option_picks_the_published_splits_in_order(name, authors, tmp_path):
     from benchmark.datasets.authors_splits import shipped_splits
-    from benchmark.datasets.frames import PairedFrames
+    from methods.core.frames import PairedFrames
 
     published = shipped_splits(authors)
     every = sorted({p for split in published for ids in split.values() for p in ids})

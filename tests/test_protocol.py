@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from benchmark.metrics import evaluate
-from benchmark.protocol import draw_single_shot_gallery, single_shot, twin_mask
+from benchmark.evaluation.protocol import draw_single_shot_gallery, single_shot
+from methods.core.metrics import evaluate
+from methods.core.twins import twin_mask
 
 
 def make_pairs(n_ids=5, per_id=6):

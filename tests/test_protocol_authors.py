@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.protocol_authors import (
+from methods.core.protocol_authors import (
     DRAWS_PER_IDENTITY,
     authors_code_protocol,
     draw_per_identity,

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from benchmark.provenance import git_commit, provenance
+from benchmark.runs.provenance import git_commit, provenance
 
 
 def _git(root, *args):

@@ -6,19 +6,19 @@ import textwrap
 import numpy as np
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.distance import euclidean_distance
-from benchmark.errors import ConfigError
-from benchmark.planner import plan_run, resolved_options
-from benchmark.runner import Paths, run_profile
-from methods import registry
-from methods.base import Matcher
-from methods.registry import available_methods, get_method, register
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run, resolved_options
+from benchmark.runs.runner import Paths, run_profile
+from methods.core import registry
+from methods.core.distance import euclidean_distance
+from methods.core.errors import ConfigError
+from methods.core.matcher import Matcher
+from methods.core.registry import available_methods, get_method, register
 
 PLUGIN = '''
 import numpy as np
-from methods.base import Matcher
-from methods.registry import register
+from methods.core.matcher import Matcher
+from methods.core.registry import register
 
 
 @register("plugin-mean-intensity")
@@ -99,7 +99,7 @@ def test_euclidean_distance_matches_direct_formula():
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper", "paper-corrected", "ablation"])
 def test_every_method_of_the_builtin_profiles_is_registered(profile):
-    from benchmark.config import load_profile
+    from benchmark.runs.config import load_profile
     loaded = load_profile(profile)
     tasks = plan_run(loaded).tasks
     assert {t.method for t in tasks} == set(loaded.run.methods)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.planner import plan_run
-from benchmark.records import load_record
-from benchmark.runner import Paths, run_profile
-from methods.pixels import PixelsEuclidean
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.records import load_record
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.errors import ConfigError
+from methods.handcrafted.pixels import PixelsEuclidean
 
 
 def paths(tmp_path):
@@ -151,7 +151,7 @@ def test_dry_run_tells_current_records_from_stale_ones(tmp_path, toy_profile_fil
 
 def test_a_warm_run_that_changes_a_triplet_setting_trains_no_softmax_network(
         tmp_path, toy_profile_file, monkeypatch, one_torch_thread):
-    from methods import engine
+    from methods.deep import engine
 
     tiny = ['run.methods=["resnet-rgb-softmax", "resnet-rgb-triplet"]', "run.folds=1",
             'options.deep.network={arch = "resnet10", height = 16, width = 8}',

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from methods.samplers import (
+from methods.deep.samplers import (
     AlternatingBatches,
     IdentityBatches,
     PairedIdentityBatches,

@@ -6,8 +6,8 @@ import pytest
 from scipy import stats
 from seed_simulation import Design, ratio_values, simulate
 
-from benchmark.seed_statistics import influences, seed_estimate
-from benchmark.statistics import sign_flip_pvalues
+from benchmark.evaluation.seed_statistics import influences, seed_estimate
+from benchmark.evaluation.statistics import sign_flip_pvalues
 
 REPLICATIONS = 2000  # Monte Carlo standard error: 0.5 points at 5 %
 TRAINING_EFFECTS = (0.01, 0.02, 0.04)  # SD of a (seed, fold) network's hit rate: 1-4 points

@@ -3,13 +3,13 @@ profiles' defaults, and the runner writing one record per seed."""
 
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.planner import plan_run
-from benchmark.records import RecordStore
-from benchmark.runner import Paths, run_profile
-from methods.context import derive_seed
-from methods.registry import get_method
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.records import RecordStore
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.context import derive_seed
+from methods.core.errors import ConfigError
+from methods.core.registry import get_method
 
 TRAINED = "distill-depth2rgb-softmax"  # needs resnet-depth-softmax, trains with randomness
 
@@ -95,8 +95,8 @@ def test_run_writes_one_record_per_seed_and_resumes_per_seed(tmp_path, toy_profi
 @pytest.fixture(autouse=True)
 def seeded_method():
     """pixels-euclidean without deterministic_fit: trained once per seed."""
-    from methods.pixels import PixelsEuclidean
-    from methods.registry import _REGISTRY, register
+    from methods.core.registry import _REGISTRY, register
+    from methods.handcrafted.pixels import PixelsEuclidean
 
     class Seeded(PixelsEuclidean):
         deterministic_fit = False

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from benchmark.protocol import single_shot
+from benchmark.evaluation.protocol import single_shot
 
 
 def scene(counts, seed=0):

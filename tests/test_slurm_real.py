@@ -27,8 +27,8 @@ PLUGINS = """
     import os
     import time
 
-    from methods.pixels import PixelsEuclidean
-    from methods.registry import register
+    from methods.handcrafted.pixels import PixelsEuclidean
+    from methods.core.registry import register
 
     @register("raising-method")
     class Raising(PixelsEuclidean):

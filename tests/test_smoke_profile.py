@@ -5,11 +5,11 @@ says nothing about the image does not."""
 import numpy as np
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
-from methods import registry
-from methods.registry import get_method, register
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core import registry
+from methods.core.registry import get_method, register
 
 WORKING = "resnet-rgb-softmax"
 BROKEN = "smoke-random-embedding"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import benchmark.statistics as st
-from benchmark.protocol import QueryOutcomes
+import benchmark.evaluation.statistics as st
+from benchmark.evaluation.outcomes import QueryOutcomes
 
 
 def test_point_value_is_the_table_average_of_trials_and_folds():

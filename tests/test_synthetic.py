@@ -11,7 +11,7 @@ from benchmark.datasets import synthetic_scene as sc
 from benchmark.datasets import synthetic_sensor as ss
 from benchmark.datasets.base import get_dataset, load_frames
 from benchmark.datasets.preview import save_preview
-from benchmark.errors import ConfigError
+from methods.core.errors import ConfigError
 
 SMALL = {"identities": 6, "frames_per_identity": 4}
 FIELDS = ("pids", "sequences", "frames", "rgb", "depth")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.tables import aggregate, build_table, reported_numbers, to_latex, write_tables
+from benchmark.reports.table_formats import to_latex
+from benchmark.reports.tables import aggregate, build_table, reported_numbers, write_tables
 
 
 def record(dataset, method, fold, settings, value):

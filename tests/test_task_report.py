@@ -4,10 +4,10 @@ import logging
 
 import pytest
 
-from benchmark.config import load_profile
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
-from methods.context import artifact_state
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.context import artifact_state
 
 TOY_DEEP = """
 [run]

@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from import_graph import OURS, imported_modules
 from test_distillation import frames
 
-from benchmark.config import load_profile
-from benchmark.planner import plan_run
-from methods.context import TaskContext, TaskInput
-from methods.deep import train_or_load_step1
-from methods.engine import load_checkpoint
-from methods.registry import _REGISTRY, get_method
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from methods.core.context import TaskContext, TaskInput
+from methods.core.registry import _REGISTRY, get_method
+from methods.deep.baselines import train_or_load_step1
+from methods.deep.engine import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,23 +27,17 @@ TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
 
 
 def own_imports(source: str) -> set[str]:
-    """The modules of ours (``benchmark``, ``methods``, ``features``) ``source`` imports,
-    at any depth (inside functions and ``if TYPE_CHECKING:`` blocks too)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= ({f"{node.module}.{alias.name}" for alias in node.names}
-                      if node.module in ("methods", "benchmark", "features") else {node.module})
-    return {name for name in found if name.split(".")[0] in ("methods", "benchmark", "features")}
+    """The modules of ours ``source`` imports, at any depth."""
+    return {name for name in imported_modules(source) if name.split(".")[0] in OURS}
 
 
 def test_distillation_imports_nothing_of_ours_but_the_api():
-    assert own_imports((ROOT / "methods" / "distillation.py").read_text()) == {"methods.api"}
+    source = ROOT / "methods" / "teacher_student" / "distillation.py"
+    assert own_imports(source.read_text()) == {"methods.api"}
     stray = ("from methods import api\n"
-             "def f():\n    from methods.deep import DeepMethod\n    import benchmark.errors\n")
-    assert own_imports(stray) == {"methods.api", "methods.deep", "benchmark.errors"}
+             "def f():\n    from methods.deep.baselines import DeepMethod\n"
+             "    import methods.core.errors\n")
+    assert own_imports(stray) == {"methods.api", "methods.deep.baselines", "methods.core.errors"}
 
 
 def manual_example() -> str:

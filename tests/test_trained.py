@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from methods.trained import load_or_train
+from methods.deep.trained import load_or_train
 
 
 class Calls:

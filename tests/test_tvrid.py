@@ -13,8 +13,8 @@ from cli_helpers import assert_one_error_line, rgbd_inline
 from dataset_exports import write_tvrid
 
 from benchmark.datasets.base import get_dataset
-from benchmark.protocol import single_shot
-from benchmark.protocol_tvrid import Passages, submission_rows, tvrid_scores
+from benchmark.evaluation.protocol import single_shot
+from benchmark.evaluation.protocol_tvrid import Passages, submission_rows, tvrid_scores
 
 RUN = ["run", "--profile", "smoke", "--methods", "pixels-euclidean", "--folds", "1"]
 

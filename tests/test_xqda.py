@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from methods.xqda import XQDA, NotFittedError, mahalanobis_distance
+from methods.handcrafted.xqda import XQDA, NotFittedError, mahalanobis_distance
 
 
 def make_views(n_classes=5, per_view=3, d=6, seed=0):

@@ -1,0 +1,1 @@
+"""Package data: the paper's reported tables and the authors' published splits."""

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.splits import Fold
+from benchmark.evaluation.splits import Fold
+from methods.core.errors import ConfigError, DatasetError
 
 SPLITS_DIR = Path(__file__).resolve().parents[1] / "data" / "splits"
 N_SPLITS = 5

@@ -3,7 +3,7 @@
 Data sets are registered by name (:data:`DATASETS`): the built-in ones are listed below by
 where their class lives and imported on the first lookup, so no data set module imports
 this registry; a plugin registers one with ``@register_dataset("name")`` or an entry point
-of the group ``rgbd_bench.datasets`` (see :class:`benchmark.named_registry.Registry`).
+of the group ``rgbd_bench.datasets`` (see :class:`methods.core.named_registry.Registry`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.datasets.array_folder import folder_digest, load_arrays, save_arrays
-from benchmark.datasets.frames import GEOMETRY, PairedFrames
-from benchmark.datasets.stored import StoredCrops
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.named_registry import Registry
-from benchmark.options import NoOptions, build_options
-from benchmark.splits import Fold, proportional_sizes, random_folds
+from benchmark.evaluation.splits import Fold, proportional_sizes, random_folds
+from methods.core.array_folder import folder_digest, load_arrays, save_arrays
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import GEOMETRY, PairedFrames
+from methods.core.named_registry import Registry
+from methods.core.options import NoOptions, build_options
+from methods.core.stored_crops import FIELDS, StoredCrops
 
 BUILTIN_DATASETS = {
     "biwi": "benchmark.datasets.biwi:BiwiDataset",
@@ -120,7 +120,7 @@ class Dataset(ABC):
 
     def stored_images(self) -> tuple[str, Callable[[], StoredCrops]] | None:
         """(cache key, builder) of the crops in their stored sizes, or ``None`` when the
-        data set makes its crops at the requested size (see :mod:`benchmark.datasets.stored`)."""
+        data set makes its crops at the requested size (see :mod:`methods.core.stored_crops`)."""
         return None
 
 
@@ -146,7 +146,7 @@ def load_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> Pai
 
 def crops_digest(dataset: Dataset, size: tuple[int, int], cache_dir: Path) -> str | None:
     """The fingerprint of the data set's cached crops at ``size`` (see
-    :func:`~benchmark.datasets.array_folder.folder_digest`); ``None`` when none were built."""
+    :func:`~methods.core.array_folder.folder_digest`); ``None`` when none were built."""
     folder = Path(cache_dir) / "frames" / dataset.cache_key(size)
     return folder_digest(folder) if folder.is_dir() else None
 
@@ -159,3 +159,17 @@ def cached_frames(dataset: Dataset, size: tuple[int, int], cache_dir: Path
     if not folder.is_dir():
         return None
     return PairedFrames(**load_arrays(folder, _CACHE_FIELDS, "crop cache", optional=GEOMETRY))
+
+
+def stored_crops(dataset: Dataset, frames: PairedFrames, cache_dir: Path) -> StoredCrops:
+    """The data set's crops in their stored size: built once into the cache and then
+    memory-mapped, or ``frames`` themselves when the data set stores no other size."""
+    source = dataset.stored_images()
+    if source is None:
+        return StoredCrops.of_frames(frames)
+    key, build = source
+    folder = Path(cache_dir) / "stored" / key
+    if not folder.is_dir():
+        crops = build()
+        save_arrays(folder, {field: getattr(crops, field) for field in FIELDS})
+    return StoredCrops(**load_arrays(folder, FIELDS, "stored-crop cache"))

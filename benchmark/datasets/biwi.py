@@ -33,7 +33,6 @@ from benchmark.datasets.biwi_raw import (
     is_raw_biwi,
     scan_raw,
 )
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import (
     README_HINT,
     RealDataset,
@@ -41,7 +40,8 @@ from benchmark.datasets.real import (
     check_choice,
     parallel_map,
 )
-from benchmark.errors import ConfigError, DatasetError
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import PairedFrames
 
 log = logging.getLogger(__name__)
 SKIP_REASONS = {"no_person": "an empty user map and no tracked skeleton",

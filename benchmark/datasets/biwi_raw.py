@@ -29,7 +29,7 @@ from benchmark.datasets.cropping import (
     pad_box,
     rgb_box_of_mask,
 )
-from benchmark.errors import DatasetError
+from methods.core.errors import DatasetError
 
 SEQUENCES = (("Training",), ("Testing", "Still"), ("Testing", "Walking"))
 SEQUENCE_NAMES = ("Training", "Testing/Still", "Testing/Walking")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.datasets.resize import resize_depth, resize_rgb
+from methods.core.resize import resize_depth, resize_rgb
 
 Box = tuple[int, int, int, int]
 

@@ -14,7 +14,7 @@ Depth: a 16-bit PNG is millimetres, an 8-bit image is kept as grey levels 0..255
 prepared layout); 0 = no reading. Crops: with a mask, the person's box grows by ``margin``
 and to the run's aspect ratio and both modalities are cut and resized as BIWI's raw frames
 (:mod:`benchmark.datasets.cropping`); without one, the whole image is resized as the
-prepared layout's crops (:mod:`benchmark.datasets.resize`).
+prepared layout's crops (:mod:`methods.core.resize`).
 
 Folds (``split_source``): ``column`` (the split column; without ``val`` rows a seeded share
 of the training identities is drawn as validation per fold), ``splits-json`` (an open-reid
@@ -42,13 +42,13 @@ from PIL import Image
 from benchmark.datasets.authors_splits import folds_of_splits, read_splits
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.cropping import clip_box, crop_resize, mask_box, pad_box
-from benchmark.datasets.frames import MODALITIES, PairedFrames
 from benchmark.datasets.real import RealDataset, RealOptions, check_choice, parallel_map
-from benchmark.datasets.resize import resize_depth, resize_rgb
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.protocol_tvrid import Passages
-from benchmark.published_splits import published_name
-from benchmark.splits import Fold
+from benchmark.evaluation.protocol_tvrid import Passages
+from benchmark.evaluation.splits import Fold
+from benchmark.reports.published_splits import published_name
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import MODALITIES, PairedFrames
+from methods.core.resize import resize_depth, resize_rgb
 
 log = logging.getLogger(__name__)
 REQUIRED = ("person_id", "modality", "path")

@@ -15,7 +15,7 @@ not millimetres; how the authors turned 16-bit depth into 8 bits is unpublished;
 reading, up to JPEG noise).
 
 Decoding and resizing follow the data set's ``resize`` option
-(:mod:`benchmark.datasets.resize`): ``"opencv"`` decodes with OpenCV, ``"pil-bilinear"``
+(:mod:`methods.core.resize`): ``"opencv"`` decodes with OpenCV, ``"pil-bilinear"``
 decodes with PIL, as the authors' ``Image.open(...).convert('RGB')``
 (``open-reid/reid/utils/data/preprocessor.py:40``), so the pixels equal theirs; a depth
 JPEG stored in colour is reduced to its luma either way.
@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image
 
 from benchmark.datasets.authors_splits import ImageList, images_from_meta, parse_image_name
-from benchmark.datasets.resize import resize_depth, resize_rgb
-from benchmark.errors import DatasetError
+from methods.core.errors import DatasetError
+from methods.core.resize import resize_depth, resize_rgb
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -13,8 +13,8 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from benchmark.atomic import atomic_path
-from benchmark.datasets.frames import PairedFrames
+from methods.core.atomic import atomic_path
+from methods.core.frames import PairedFrames
 
 
 def depth_colours(depth: np.ndarray, cmap: str = "turbo") -> np.ndarray:

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from benchmark.datasets.authors_splits import N_SPLITS, authors_folds, shipped_images
 from benchmark.datasets.base import Dataset
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.prepared import (
     PreparedScan,
     decode_prepared_pair,
@@ -30,10 +29,11 @@ from benchmark.datasets.prepared import (
     read_prepared_pair,
     scan_prepared,
 )
-from benchmark.datasets.resize import RESIZES
-from benchmark.datasets.stored import StoredCrops
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.splits import Fold
+from benchmark.evaluation.splits import Fold
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import PairedFrames
+from methods.core.resize import RESIZES
+from methods.core.stored_crops import StoredCrops
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,7 +68,7 @@ class RealOptions:
     workers: decoding processes (0 = all cores); does not change the crops.
     resize: prepared layout: how the stored crops are decoded and resized to the run's
         image size, ``"opencv"`` or ``"pil-bilinear"`` (the authors' PIL;
-        :mod:`benchmark.datasets.resize`).
+        :mod:`methods.core.resize`).
     splits: which of the authors' 5 published splits are the folds, in fold order
         (fold k = ``splits[k]``; ``[run] folds = N`` runs the first N). Nothing in the
         authors' code says which three the paper ran; the first three is an assumption.

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.real import README_HINT, RealDataset, RealOptions, check_choice
-from benchmark.errors import DatasetError
+from methods.core.errors import DatasetError
+from methods.core.frames import PairedFrames
 
 PREPARED_ONLY = ("RobotPKU is read only through the prepared layout: <root>/pku/images and "
                  "<root>/pku_depth/images with the authors' image names; convert the raw "

@@ -25,10 +25,10 @@ from benchmark.datasets import synthetic_body as sb
 from benchmark.datasets import synthetic_scene as sc
 from benchmark.datasets import synthetic_sensor as ss
 from benchmark.datasets.base import Dataset
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.synthetic_geometry import depth_geometry
 from benchmark.datasets.synthetic_render import Surface, albedo, render_parts
-from benchmark.errors import ConfigError
+from methods.core.errors import ConfigError
+from methods.core.frames import PairedFrames
 
 BACKGROUNDS = ("room", "none")
 CLOTHING = ("varied", "uniform")

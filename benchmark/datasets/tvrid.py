@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.datasets.frames import PairedFrames
 from benchmark.datasets.manifest import ManifestDataset, ManifestOptions, bad_rows
 from benchmark.datasets.real import check_choice
-from benchmark.errors import ConfigError, DatasetError
-from benchmark.protocol_tvrid import Passages
+from benchmark.evaluation.protocol_tvrid import Passages
+from methods.core.errors import ConfigError, DatasetError
+from methods.core.frames import PairedFrames
 
 LABELS = (("train_labels.csv", "train", "train"), ("public_test_labels.csv", "test_public",
                                                    "test"))

@@ -19,7 +19,7 @@ import numpy as np
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.biwi_raw import RGB_PER_DEPTH, read_pgm
 from benchmark.datasets.real import RealDataset, parallel_map
-from benchmark.errors import ConfigError, DatasetError
+from methods.core.errors import ConfigError, DatasetError
 
 _ENDINGS = {".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".png": b"IEND\xaeB`\x82"}
 

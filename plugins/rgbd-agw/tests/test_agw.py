@@ -13,10 +13,10 @@ import pytest
 import rgbd_agw
 import torch
 
-from benchmark.datasets.frames import PairedFrames
-from benchmark.options import take_declared
 from methods import api
-from methods.context import TaskContext
+from methods.core.context import TaskContext
+from methods.core.frames import PairedFrames
+from methods.core.options import take_declared
 
 PLUGIN = Path(rgbd_agw.__file__)
 TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},

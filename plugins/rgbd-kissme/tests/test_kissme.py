@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import rgbd_kissme
 
-from benchmark.config import load_profile
-from benchmark.errors import ConfigError
-from benchmark.planner import plan_run
-from benchmark.runner import Paths, run_profile
-from methods.handcrafted import register_pairs
-from methods.registry import get_method
+from benchmark.runs.config import load_profile
+from benchmark.runs.planner import plan_run
+from benchmark.runs.runner import Paths, run_profile
+from methods.core.errors import ConfigError
+from methods.core.registry import get_method
+from methods.handcrafted.pairs import register_pairs
 
 try:
     import tomllib

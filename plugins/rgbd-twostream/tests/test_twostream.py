@@ -7,9 +7,9 @@ import pytest
 import rgbd_twostream
 import torch
 
-from benchmark.datasets.frames import PairedFrames
 from methods import api
-from methods.context import TaskContext
+from methods.core.context import TaskContext
+from methods.core.frames import PairedFrames
 
 TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
         "softmax": {"batch_size": 8},

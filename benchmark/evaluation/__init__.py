@@ -1,0 +1,1 @@
+"""Evaluation: identity folds, the protocols, per-query outcomes, intervals and paired tests."""

@@ -1,0 +1,1 @@
+"""Running a profile: configuration, planner, runner, executors, records and provenance."""

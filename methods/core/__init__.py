@@ -1,0 +1,1 @@
+"""Shared base of every layer: errors, files, options, frames, metrics, identity, registry."""

@@ -1,0 +1,1 @@
+"""Deep networks and their training: backbones, networks, inputs, engine, losses, samplers."""

@@ -1,0 +1,1 @@
+"""Backbone trunks by architecture name: the interface, torchvision ResNets, EfficientNet-Lite0."""

@@ -1,0 +1,1 @@
+"""Handcrafted methods: features (WHOS, LOMO, Eigen-depth, pixels) times cross-view metrics."""

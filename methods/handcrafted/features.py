@@ -1,0 +1,151 @@
+"""Handcrafted features by name: what a feature declares, and the registry of them.
+
+A feature describes crops of one or both modalities (:class:`Feature`); a cross-view
+metric (:mod:`methods.handcrafted.cross_view`) compares what it describes. A handcrafted method is a
+(feature, metric) pair, built by :mod:`methods.handcrafted.pairs` for every pair whose views
+fit, so a new feature meets every metric without a class of its own. Built-in features
+register themselves with ``@register_feature("name")``; a plugin declares an entry point
+in the group ``rgbd_bench.features`` (see :mod:`methods.core.registry`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from methods.core.errors import ConfigError
+from methods.core.frames import MODALITIES, PairedFrames
+from methods.core.identity import identity_options
+from methods.core.options import NoOptions
+
+MODALITY = "modality"
+Part = TypeVar("Part", bound=type)
+
+
+def modality_option(default: Any, modality: str) -> Any:
+    """A feature option that changes the features of one modality only (e.g. how depth
+    becomes an image): the other modality's cached features are kept when it changes."""
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    return dataclasses.field(default=default, metadata={MODALITY: modality})
+
+
+def check_positive_ints(options: Any, *names: str, optional: bool = False) -> None:
+    """A ConfigError unless each named option is a positive integer (or ``None`` when
+    ``optional``): the check most feature and metric options need."""
+    for name in names:
+        value = getattr(options, name)
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer{' or None' * optional}, "
+                              f"got {value!r}")
+
+
+class Feature(ABC):
+    """A handcrafted descriptor of person crops.
+
+    Class attributes a feature sets:
+        name: filled in by :func:`register_feature`.
+        summary: a few words, the start of its methods' one-line summaries.
+        Options: a frozen dataclass of its options (every field with a default); a field
+            made by :func:`modality_option` concerns one modality only.
+        modalities: the modalities it describes.
+        shared_space: both modalities are described by the same descriptor, so their
+            features can be compared directly; ``False`` (e.g. HOG for RGB, a point-cloud
+            descriptor for depth): only a metric that learns one map per view links them.
+        alone: modalities whose features are compared among themselves (single-modal
+            rows) by a metric that learns nothing, when the two spaces differ.
+        frame_modalities: modalities described from whole frames (camera intrinsics,
+            mask, skeleton), not from the image alone; :meth:`inputs` packs them.
+        option_group: the profile section ``[options.<group>]`` its methods share.
+        cached: its features are kept in the on-disk feature store (as float32);
+            ``False`` for a descriptor cheaper than reading it back.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    modalities: ClassVar[tuple[str, ...]] = MODALITIES
+    shared_space: ClassVar[bool] = True
+    alone: ClassVar[tuple[str, ...]] = ()
+    frame_modalities: ClassVar[tuple[str, ...]] = ()
+    option_group: ClassVar[str | None] = None
+    cached: ClassVar[bool] = True
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = self.Options() if options is None else options
+
+    def inputs(self, frames: PairedFrames, modality: str) -> np.ndarray:
+        """One row per frame: what :meth:`describe` receives and the cache is keyed by
+        (the crops of ``modality``, unless the feature needs more of a frame)."""
+        return frames.images(modality)
+
+    @abstractmethod
+    def describe(self, inputs: np.ndarray, modality: str) -> np.ndarray:
+        """(n, d) float features of ``inputs`` (rows of :meth:`inputs`) of ``modality``."""
+
+    def options_of(self, modality: str) -> dict[str, Any]:
+        """The options that decide this modality's features (the feature store's key)."""
+        kept = identity_options(self.options)
+        for item in dataclasses.fields(self.options):
+            if item.metadata.get(MODALITY, modality) != modality:
+                kept.pop(item.name, None)
+        return kept
+
+
+class NamedParts(Generic[Part]):
+    """Subclasses of ``base`` by name, filled by a decorator; installed plugins are
+    loaded (:mod:`methods.core.registry`) before the first lookup."""
+
+    def __init__(self, kind: str, base: type) -> None:
+        self.kind = kind
+        self.base = base
+        self.parts: dict[str, Part] = {}
+
+    def register(self, name: str) -> Callable[[Part], Part]:
+        """Class decorator: make a ``base`` subclass available as ``name``; a name already
+        taken by another class is an error naming both."""
+        from methods.core.registry import NameClash
+
+        def wrap(cls: Part) -> Part:
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise TypeError(f"register_{self.kind}({name!r}) needs a "
+                                f"{self.base.__name__} subclass, got {cls!r}")
+            existing = self.parts.get(name)
+            if existing is not None and _origin(existing) != _origin(cls):
+                raise NameClash(name, f"{self.kind} name {name!r} is registered twice: by "
+                                      f"{_origin(existing)} and by {_origin(cls)}")
+            cls.name = name
+            self.parts[name] = cls
+            return cls
+
+        return wrap
+
+    def available(self) -> dict[str, Part]:
+        """Every registered part by name, built-in and from installed plugins."""
+        from methods.core.registry import available_methods
+
+        available_methods()
+        return dict(sorted(self.parts.items()))
+
+    def get(self, name: str) -> Part:
+        """The part registered as ``name``; the error lists the known names."""
+        known = self.available()
+        if name not in known:
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(known)}")
+        return known[name]
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+FEATURES: NamedParts[type[Feature]] = NamedParts("feature", Feature)
+register_feature = FEATURES.register
+available_features = FEATURES.available
+get_feature = FEATURES.get

@@ -1,0 +1,1 @@
+"""Teacher-student methods, the paper's cross-modal distillation among them."""
