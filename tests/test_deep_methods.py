@@ -10,13 +10,14 @@ import torch.nn.functional as F
 
 from benchmark.runs.config import load_profile
 from benchmark.runs.planner import built_options
-from methods import deep, registry
+from methods.core import registry
 from methods.core.context import TaskContext, derive_seed
 from methods.core.errors import ConfigError
 from methods.core.frames import PairedFrames
 from methods.core.matcher import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY
 from methods.core.options import merge_tables, take_declared
 from methods.core.registry import get_method, register
+from methods.deep import baselines as deep
 from methods.deep.loss_method import LossMethod
 from methods.deep.losses import batch_hard_triplet_loss
 

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from methods import deep, teacher_student
 from methods.core.context import TaskContext, TaskInput, derive_seed
 from methods.core.errors import ConfigError
 from methods.core.frames import PairedFrames
 from methods.core.matcher import CROSS_MODAL
 from methods.core.registry import get_method
+from methods.deep import baselines as deep
 from methods.deep.augment import Augmentation
 from methods.deep.baselines import NetworkSpec, pipeline_for
 from methods.deep.engine import TrainConfig, load_checkpoint
 from methods.deep.inputs import SampleSet, embed_images, fetch
 from methods.deep.networks import build_network
 from methods.deep.option_sections import DeepOptions, NetworkOptions
+from methods.teacher_student import framework as teacher_student
 from methods.teacher_student.distillation_parts import (
     StudentNetwork,
     distillation_loss,

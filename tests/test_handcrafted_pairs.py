@@ -64,8 +64,8 @@ def plugins(tmp_path, monkeypatch):
     for name in [n for n in registry._REGISTRY if n.startswith("rows-")
                  or n.endswith("-manhattan")]:
         registry._REGISTRY.pop(name)
-    FEATURES.parts.pop("rows", None)
-    METRICS.parts.pop("manhattan", None)
+    FEATURES.remove("rows")
+    METRICS.remove("manhattan")
     for module in modules:
         sys.modules.pop(module, None)
 

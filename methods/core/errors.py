@@ -11,3 +11,11 @@ class ConfigError(BenchmarkError):
 
 class DatasetError(BenchmarkError):
     """A data set cannot be read: missing root, unreadable file, mismatched modalities."""
+
+
+class NameClash(ConfigError):
+    """Two items claim the same name in one registry (a method, a feature, a backbone)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name

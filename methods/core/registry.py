@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from methods.core.errors import ConfigError
+from methods.core.errors import ConfigError, NameClash
 from methods.core.matcher import Matcher
 
 log = logging.getLogger("rgbd_bench")
@@ -72,14 +72,6 @@ class BrokenPlugin:
 
 
 _BROKEN: list[BrokenPlugin] = []
-
-
-class NameClash(ConfigError):
-    """Two classes claim the same method name."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
 
 
 def _origin(cls: type) -> str:

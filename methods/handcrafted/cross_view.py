@@ -24,8 +24,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from methods.core.distance import euclidean_distance
+from methods.core.named_registry import Registry
 from methods.core.options import NoOptions
-from methods.handcrafted.features import NamedParts
+from methods.handcrafted.features import load_methods
 
 VIEWS = ("a", "b")
 
@@ -126,9 +127,10 @@ class CrossViewMetric(ABC):
         """(n_q, n_g) distances between transformed queries ``Q`` and gallery ``G``."""
 
 
-METRICS: NamedParts[type[CrossViewMetric]] = NamedParts("metric", CrossViewMetric)
+METRICS: Registry[type[CrossViewMetric]] = Registry("metric", None, base=CrossViewMetric,
+                                                    before_lookup=load_methods, by_name=True)
 register_metric = METRICS.register
-available_metrics = METRICS.available
+available_metrics = METRICS.items
 get_metric = METRICS.get
 
 

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from methods.core.errors import ConfigError
 from methods.core.frames import MODALITIES, PairedFrames
 from methods.core.identity import identity_options
+from methods.core.named_registry import Registry
 from methods.core.options import NoOptions
 
 MODALITY = "modality"
-Part = TypeVar("Part", bound=type)
 
 
 def modality_option(default: Any, modality: str) -> Any:
@@ -98,54 +97,15 @@ class Feature(ABC):
         return kept
 
 
-class NamedParts(Generic[Part]):
-    """Subclasses of ``base`` by name, filled by a decorator; installed plugins are
-    loaded (:mod:`methods.core.registry`) before the first lookup."""
+def load_methods() -> None:
+    """Load every method, and with them every built-in and plugin feature and metric."""
+    from methods.core.registry import available_methods
 
-    def __init__(self, kind: str, base: type) -> None:
-        self.kind = kind
-        self.base = base
-        self.parts: dict[str, Part] = {}
-
-    def register(self, name: str) -> Callable[[Part], Part]:
-        """Class decorator: make a ``base`` subclass available as ``name``; a name already
-        taken by another class is an error naming both."""
-        from methods.core.registry import NameClash
-
-        def wrap(cls: Part) -> Part:
-            if not (isinstance(cls, type) and issubclass(cls, self.base)):
-                raise TypeError(f"register_{self.kind}({name!r}) needs a "
-                                f"{self.base.__name__} subclass, got {cls!r}")
-            existing = self.parts.get(name)
-            if existing is not None and _origin(existing) != _origin(cls):
-                raise NameClash(name, f"{self.kind} name {name!r} is registered twice: by "
-                                      f"{_origin(existing)} and by {_origin(cls)}")
-            cls.name = name
-            self.parts[name] = cls
-            return cls
-
-        return wrap
-
-    def available(self) -> dict[str, Part]:
-        """Every registered part by name, built-in and from installed plugins."""
-        from methods.core.registry import available_methods
-
-        available_methods()
-        return dict(sorted(self.parts.items()))
-
-    def get(self, name: str) -> Part:
-        """The part registered as ``name``; the error lists the known names."""
-        known = self.available()
-        if name not in known:
-            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(known)}")
-        return known[name]
+    available_methods()
 
 
-def _origin(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-FEATURES: NamedParts[type[Feature]] = NamedParts("feature", Feature)
+FEATURES: Registry[type[Feature]] = Registry("feature", None, base=Feature,
+                                             before_lookup=load_methods, by_name=True)
 register_feature = FEATURES.register
-available_features = FEATURES.available
+available_features = FEATURES.items
 get_feature = FEATURES.get
