@@ -40,7 +40,8 @@ Teacher-student methods (a student network learning from other methods' trained 
     build_student, student_loss, train_config, teacher_targets, student_training_frames,
     validation_settings, student_meta), TeacherStudentEngine, PairedFrames,
     NetworkTaskOptions (the sections every network-running method reads),
-    check_training_input; distillation students: StudentNetwork, frozen_modules,
+    check_training_input, toy_frames (tiny random paired frames for a method's tests);
+    distillation students: StudentNetwork, frozen_modules,
     resolve_freeze_point, check_freeze_point, distillation_loss, DISTILLATION_REDUCTIONS.
 Handcrafted features and cross-view metrics (every feature is paired with every metric
 that fits its views, as the method ``<feature>-<metric>``; entry-point groups
@@ -63,7 +64,7 @@ through the entry-point group ``rgbd_bench.datasets``.
 
 from methods.core.context import TaskContext
 from methods.core.errors import ConfigError
-from methods.core.frames import PairedFrames
+from methods.core.frames import PairedFrames, toy_frames
 from methods.core.identity import speed_only
 from methods.core.matcher import CROSS_MODAL, DEPTH_ONLY, RGB_ONLY, Matcher
 from methods.core.registry import register
@@ -143,6 +144,6 @@ __all__ = [
     "check_training_input", "distillation_loss", "engine_fields", "freeze_point", "frozen_modules",
     "mahalanobis_distance", "measure_training_speed", "modality_option", "pairwise_distances",
     "register", "register_backbone", "register_feature", "register_head", "register_metric",
-    "resolve_freeze_point", "softmax_recipe", "speed_only", "triplet_recipe",
+    "resolve_freeze_point", "softmax_recipe", "speed_only", "toy_frames", "triplet_recipe",
     "weighted_regularized_triplet_loss",
 ]

@@ -90,3 +90,18 @@ def frames_fingerprint(frames: PairedFrames) -> str:
     for array in (frames.pids, frames.sequences, frames.frames):
         digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
     return digest.hexdigest()[:16]
+
+
+def toy_frames(identities: int, per_identity: int, first: int = 0, seed: int = 0,
+               size: tuple[int, int] = (32, 16)) -> PairedFrames:
+    """Tiny random paired frames for a method's own tests: each identity has one mean
+    colour and one depth level (``2000 + 100 * (pid % 5)`` mm), plus pixel noise, so a
+    method that learns anything separates them. Identities are ``first, first + 1, ...``."""
+    rng = np.random.default_rng(seed)
+    pids = np.repeat(np.arange(first, first + identities), per_identity)
+    n = len(pids)
+    rgb = np.clip(rng.integers(0, 256, (identities, 3))[pids - first][:, None, None]
+                  + rng.normal(0, 20, (n, *size, 3)), 0, 255).astype(np.uint8)
+    depth = (2000 + 100 * (pids % 5)[:, None, None]
+             + rng.normal(0, 30, (n, *size))).astype(np.uint16)
+    return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64), rgb, depth)

@@ -14,8 +14,8 @@ import rgbd_agw
 import torch
 
 from methods import api
+from methods.api import toy_frames
 from methods.core.context import TaskContext
-from methods.core.frames import PairedFrames
 from methods.core.options import take_declared
 
 PLUGIN = Path(rgbd_agw.__file__)
@@ -23,17 +23,6 @@ TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
         "recipe": {"epochs": 3, "p": 2, "k": 2, "warmup": 1},
         "selection": {"eval_every": 1, "eval_schedule": "end-of-period"},
         "compute": {"eval_batch_size": 16}}
-
-
-def frames(n_ids: int, per_id: int, first: int, seed: int) -> PairedFrames:
-    rng = np.random.default_rng(seed)
-    pids = np.repeat(np.arange(first, first + n_ids), per_id)
-    rgb = np.clip(rng.integers(0, 256, (n_ids, 3))[pids - first][:, None, None]
-                  + rng.normal(0, 20, (len(pids), 32, 16, 3)), 0, 255).astype(np.uint8)
-    depth = (2000 + 100 * (pids % 5)[:, None, None]
-             + rng.normal(0, 30, (len(pids), 32, 16))).astype(np.uint16)
-    n = len(pids)
-    return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64), rgb, depth)
 
 
 def test_learning_rate_is_agws_warm_up_and_steps() -> None:
@@ -72,7 +61,7 @@ def test_plugin_imports_only_the_public_api() -> None:
 
 
 def test_trains_once_then_loads_the_same_network(tmp_path, monkeypatch) -> None:
-    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    train, val, test = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2), toy_frames(3, 2, 20, 3)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
     fitted = rgbd_agw.AGW(context, **TINY).fit(train, val)
     first = {m: fitted.embed(test.images(m), m) for m in ("rgb", "depth")}
@@ -101,7 +90,7 @@ def test_runs_through_the_benchmark_and_its_tables(tmp_path) -> None:
 
 
 def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
-    train, val = frames(4, 4, 0, 1), frames(2, 4, 10, 2)
+    train, val = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
 
     def key(section: str = "recipe", **changed):
@@ -116,7 +105,7 @@ def test_key_holds_agws_recipe_not_the_built_in_ones(tmp_path) -> None:
 
 @pytest.mark.parametrize("entry", ["layer4", "head"])
 def test_a_fixed_trunk_fed_from_the_store_trains_the_same_network(tmp_path, entry) -> None:
-    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    train, val, test = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2), toy_frames(3, 2, 20, 3)
     options = {**TINY, "network": {**TINY["network"], "train_from": entry},
                "augmentation": {"crop": "none", "flip": True}}
     fitted = {}

@@ -8,23 +8,12 @@ import rgbd_cmtriplet
 import torch
 
 from methods import api
+from methods.api import toy_frames
 from methods.core.context import TaskContext
-from methods.core.frames import PairedFrames
 
 TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
         "selection": {"epochs": 2, "eval_every": 1, "eval_schedule": "end-of-period"},
         "compute": {"eval_batch_size": 16}, "p": 2, "k": 2}
-
-
-def frames(n_ids: int, per_id: int, first: int, seed: int) -> PairedFrames:
-    rng = np.random.default_rng(seed)
-    pids = np.repeat(np.arange(first, first + n_ids), per_id)
-    rgb = np.clip(rng.integers(0, 256, (n_ids, 3))[pids - first][:, None, None]
-                  + rng.normal(0, 20, (len(pids), 32, 16, 3)), 0, 255).astype(np.uint8)
-    depth = (2000 + 100 * (pids % 5)[:, None, None]
-             + rng.normal(0, 30, (len(pids), 32, 16))).astype(np.uint16)
-    n = len(pids)
-    return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64), rgb, depth)
 
 
 def brute_force(x: torch.Tensor, labels: list[int], codes: list[int], margin: float) -> float:
@@ -55,7 +44,7 @@ def test_loss_mines_the_other_modality_only() -> None:
 
 
 def test_trains_once_then_loads_the_same_network(tmp_path, monkeypatch) -> None:
-    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    train, val, test = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2), toy_frames(3, 2, 20, 3)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
     fitted = rgbd_cmtriplet.CrossModalTriplet(context, **TINY).fit(train, val)
     first = {m: fitted.embed(test.images(m), m) for m in ("rgb", "depth")}
@@ -67,7 +56,7 @@ def test_trains_once_then_loads_the_same_network(tmp_path, monkeypatch) -> None:
 
 
 def test_its_hyperparameters_are_checked_and_keyed(tmp_path) -> None:
-    train, val = frames(4, 4, 0, 1), frames(2, 4, 10, 2)
+    train, val = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
 
     def key(**changed) -> str:

@@ -8,24 +8,13 @@ import rgbd_twostream
 import torch
 
 from methods import api
+from methods.api import toy_frames
 from methods.core.context import TaskContext
-from methods.core.frames import PairedFrames
 
 TINY = {"network": {"arch": "resnet10", "height": 32, "width": 16},
         "softmax": {"batch_size": 8},
         "selection": {"epochs": 2, "eval_every": 1, "eval_schedule": "end-of-period"},
         "compute": {"eval_batch_size": 16}}
-
-
-def frames(n_ids: int, per_id: int, first: int, seed: int) -> PairedFrames:
-    rng = np.random.default_rng(seed)
-    pids = np.repeat(np.arange(first, first + n_ids), per_id)
-    rgb = np.clip(rng.integers(0, 256, (n_ids, 3))[pids - first][:, None, None]
-                  + rng.normal(0, 20, (len(pids), 32, 16, 3)), 0, 255).astype(np.uint8)
-    depth = (2000 + 100 * (pids % 5)[:, None, None]
-             + rng.normal(0, 30, (len(pids), 32, 16))).astype(np.uint16)
-    n = len(pids)
-    return PairedFrames(pids, np.zeros(n, np.int64), np.arange(n, dtype=np.int64), rgb, depth)
 
 
 def network() -> rgbd_twostream.TwoStreamNetwork:
@@ -57,7 +46,7 @@ def test_an_rgb_batch_trains_the_rgb_trunk_and_the_head_only() -> None:
 
 
 def test_trains_by_alternating_batches_once_then_loads(tmp_path, monkeypatch) -> None:
-    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    train, val, test = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2), toy_frames(3, 2, 20, 3)
     context = TaskContext(artifact_root=tmp_path, dataset_key="blobs", quiet=True)
     method = rgbd_twostream.TwoStreamSoftmax(context, **TINY)
     assert method.train_config().sampler == "alternating"
@@ -73,7 +62,7 @@ def test_trains_by_alternating_batches_once_then_loads(tmp_path, monkeypatch) ->
 
 
 def test_a_fixed_trunk_fed_from_the_store_keeps_both_streams_fixed(tmp_path) -> None:
-    train, val, test = frames(4, 4, 0, 1), frames(2, 4, 10, 2), frames(3, 2, 20, 3)
+    train, val, test = toy_frames(4, 4, 0, 1), toy_frames(2, 4, 10, 2), toy_frames(3, 2, 20, 3)
     options = {**TINY, "network": {**TINY["network"], "train_from": "head"},
                "augmentation": {"crop": "none", "flip": True},
                "compute": {**TINY["compute"], "cache_fixed_stages": True}}
