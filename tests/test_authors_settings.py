@@ -26,7 +26,7 @@ from methods.deep.option_sections import (
     ZeroPaddingOptions,
 )
 from methods.deep.samplers import IdentityBatches
-from methods.teacher_student.distillation import DistillationOptions, DistillDepth2rgbSoftmax
+from methods.distillation import DistillationOptions, DistillDepth2rgbSoftmax
 from methods.teacher_student.distillation_parts import StudentNetwork, frozen_modules
 
 ZERO_PADDING = NetworkSpec(("rgb", "depth"), "softmax", layout="zero-padding")

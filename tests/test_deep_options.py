@@ -20,7 +20,7 @@ from methods.deep.option_sections import (
     ZeroPaddingOptions,
     engine_fields,
 )
-from methods.teacher_student.distillation import STEP2_RENAMED, DistillationOptions
+from methods.distillation import STEP2_RENAMED, DistillationOptions
 
 
 def field_paths(options_class: type, prefix: str = "") -> set[str]:

@@ -22,7 +22,7 @@ from methods.deep.baselines import NetworkSpec, fixed_stage_store, network_pipel
 from methods.deep.fixed_outputs import FixedStagePipeline, shared_store
 from methods.deep.inputs import InputEncoder, Pipeline, embed_images
 from methods.deep.networks import build_network
-from methods.teacher_student.distillation import DistillationOptions
+from methods.distillation import DistillationOptions
 from methods.teacher_student.distillation_parts import StudentNetwork, frozen_modules
 
 

@@ -30,7 +30,7 @@ from methods.deep.inputs import InputEncoder, SampleSet
 from methods.deep.networks import build_network
 from methods.deep.option_sections import SoftmaxOptions, TripletOptions
 from methods.deep.samplers import RandomBatches
-from methods.teacher_student.distillation import DistillationOptions
+from methods.distillation import DistillationOptions
 from methods.teacher_student.distillation_parts import distillation_loss
 from methods.teacher_student.framework import TeacherStudentEngine
 

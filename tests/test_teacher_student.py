@@ -32,7 +32,7 @@ def own_imports(source: str) -> set[str]:
 
 
 def test_distillation_imports_nothing_of_ours_but_the_api():
-    source = ROOT / "methods" / "teacher_student" / "distillation.py"
+    source = ROOT / "methods" / "distillation.py"
     assert own_imports(source.read_text()) == {"methods.api"}
     stray = ("from methods import api\n"
              "def f():\n    from methods.deep.baselines import DeepMethod\n"

@@ -40,7 +40,7 @@ BUILTIN_MODULES = (
     "methods.handcrafted.lsscdl",
     "methods.handcrafted.pairs",
     "methods.deep.baselines",
-    "methods.teacher_student.distillation",
+    "methods.distillation",
 )
 
 _REGISTRY: dict[str, type[Matcher]] = {}

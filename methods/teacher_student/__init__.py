@@ -1,1 +1,1 @@
-"""Teacher-student methods, the paper's cross-modal distillation among them."""
+"""Teacher-student methods: the base that hands a method its frozen teachers, and student parts."""
