@@ -240,7 +240,7 @@ def command_tables(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    from benchmark.evaluation.compare import compare_methods, format_comparison
+    from benchmark.reports.compare import compare_methods, format_comparison
     from benchmark.reports.report import records_profile
 
     paths = _paths(args)

@@ -88,6 +88,16 @@ def test_the_harness_reaches_methods_through_the_registry_and_the_api_only() -> 
     assert stray == []
 
 
+HARNESS_FLOORS = ("benchmark.reports", "benchmark.runs", "benchmark.datasets",
+                  "benchmark.evaluation")  # top to bottom: a floor imports only floors below
+
+
+def test_the_harness_floors_import_downwards_only() -> None:
+    upward = [(a, b) for low, floor in enumerate(HARNESS_FLOORS)
+              for high in HARNESS_FLOORS[:low] for a, b in arrows(floor, high)]
+    assert upward == []
+
+
 def test_method_families_do_not_import_each_other_sideways() -> None:
     """handcrafted and deep are independent families; teacher-student methods build on
     deep networks (through the API, or directly), never the other way round."""

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from statistics_helpers import simulated_records
 
-from benchmark.evaluation.compare import compare_methods, format_comparison
 from benchmark.evaluation.outcomes import QueryOutcomes
 from benchmark.evaluation.statistics import holm
+from benchmark.reports.compare import compare_methods, format_comparison
 from benchmark.reports.report import load_outcomes
 from benchmark.reports.tables import write_tables
 from benchmark.runs.config import StatisticsConfig, load_profile
@@ -111,8 +111,8 @@ def test_compare_by_hand_three_identities(tmp_path):
 
 
 def test_cmc_bands_hold_the_curve_and_start_at_the_tables_rank1(tmp_path):
-    from benchmark.evaluation.table_statistics import DatasetResampling, cell_outcomes
     from benchmark.reports.figures_cmc import cmc_bands, plot_cmc
+    from benchmark.reports.table_statistics import DatasetResampling, cell_outcomes
 
     records, outcomes = simulated_records({"one-stream": 1.0, "lomo-xqda": 0.5})
     resampling = DatasetResampling.of(outcomes, "synthetic", FAST)

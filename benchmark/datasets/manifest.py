@@ -44,8 +44,7 @@ from benchmark.datasets.base import Dataset
 from benchmark.datasets.cropping import clip_box, crop_resize, mask_box, pad_box
 from benchmark.datasets.real import RealDataset, RealOptions, check_choice, parallel_map
 from benchmark.evaluation.protocol_tvrid import Passages
-from benchmark.evaluation.splits import Fold
-from benchmark.reports.published_splits import published_name
+from benchmark.evaluation.splits import Fold, published_name
 from methods.core.errors import ConfigError, DatasetError
 from methods.core.frames import MODALITIES, PairedFrames
 from methods.core.resize import resize_depth, resize_rgb

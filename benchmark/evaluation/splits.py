@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,3 +63,20 @@ def random_folds(pids: np.ndarray, sizes: tuple[int, int, int], n_folds: int, se
         folds.append(Fold(k, np.sort(order[:n_train]), np.sort(order[n_train:n_train + n_val]),
                           np.sort(order[n_train + n_val:n_train + n_val + n_test])))
     return folds
+
+
+def published_name(name: Any) -> int | str:
+    """An identity as a split file names it: an integer when it is one, else its text."""
+    text = str(name)
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def open_reid_split(fold: Fold, names: dict[int, Any] | None = None) -> dict[str, list]:
+    """One fold as an open-reid split, identities under ``names`` (code -> name)."""
+    def named(pids: Any) -> list:
+        return [published_name(names[int(p)] if names else int(p)) for p in pids]
+
+    test = named(fold.test)
+    return {"train": named(fold.train), "val": named(fold.val),
+            "trainval": named(sorted([*fold.train, *fold.val])), "query": test,
+            "gallery": test}

@@ -1,1 +1,1 @@
-"""What a run is turned into: tables, figures, exported rankings and published splits."""
+"""What a run is turned into: tables with intervals and marks, comparisons, figures, rankings."""

@@ -11,12 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmark.evaluation.table_statistics import (  # noqa: E402
+from benchmark.reports.figures import SETTING_LABELS, save_figure  # noqa: E402
+from benchmark.reports.table_statistics import (  # noqa: E402
     DatasetResampling,
     OutcomeStore,
     cell_outcomes,
 )
-from benchmark.reports.figures import SETTING_LABELS, save_figure  # noqa: E402
 from benchmark.runs.config import StatisticsConfig  # noqa: E402
 
 MAX_RANK = 20

@@ -9,29 +9,11 @@ and read back as a manifest's ``split_source = "splits-json"``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from benchmark.datasets.base import cached_frames, get_dataset
-from benchmark.evaluation.splits import Fold
+from benchmark.evaluation.splits import open_reid_split
 from benchmark.runs.config import Profile
 from methods.core.atomic import write_json_atomic
-
-
-def published_name(name: Any) -> int | str:
-    """An identity as a split file names it: an integer when it is one, else its text."""
-    text = str(name)
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
-def open_reid_split(fold: Fold, names: dict[int, Any] | None = None) -> dict[str, list]:
-    """One fold as an open-reid split, identities under ``names`` (code -> name)."""
-    def named(pids: Any) -> list:
-        return [published_name(names[int(p)] if names else int(p)) for p in pids]
-
-    test = named(fold.test)
-    return {"train": named(fold.train), "val": named(fold.val),
-            "trainval": named(sorted([*fold.train, *fold.val])), "query": test,
-            "gallery": test}
 
 
 def write_splits(profile: Profile, output: Path, cache: Path) -> Path | None:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.datasets.base import cached_frames, get_dataset
-from benchmark.evaluation.table_statistics import OutcomeStore, outcome_key
 from benchmark.reports.ablation_tables import write_ablation_tables
 from benchmark.reports.figures import plot_distillation, plot_rankings
 from benchmark.reports.figures_cmc import plot_cmc
 from benchmark.reports.table_formats import to_markdown
+from benchmark.reports.table_statistics import OutcomeStore, outcome_key
 from benchmark.reports.tables import (
     PAPER_DATASET_NAMES,
     aggregate,

@@ -25,13 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.evaluation.table_statistics import (
-    DatasetResampling,
-    OutcomeStore,
-    cell_outcomes,
-    marks,
-    pairwise_tests,
-)
 from benchmark.reports.table_formats import (
     CROSS_SETTINGS,
     METRICS,
@@ -42,6 +35,13 @@ from benchmark.reports.table_formats import (
     significance_note,
     to_latex,
     to_markdown,
+)
+from benchmark.reports.table_statistics import (
+    DatasetResampling,
+    OutcomeStore,
+    cell_outcomes,
+    marks,
+    pairwise_tests,
 )
 from benchmark.runs.config import StatisticsConfig
 from benchmark.runs.provenance import machine_label

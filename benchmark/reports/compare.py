@@ -9,13 +9,13 @@ from typing import Any
 import pandas as pd
 
 from benchmark.evaluation.statistics import holm
-from benchmark.evaluation.table_statistics import (
+from benchmark.reports.report import ONE_SEED_WARNING
+from benchmark.reports.table_statistics import (
     DatasetResampling,
     cell_outcomes,
     outcome_key,
     pairwise_tests,
 )
-from benchmark.reports.report import ONE_SEED_WARNING
 from benchmark.reports.tables import deterministic_methods, mixed_origins
 from benchmark.runs.config import Profile, StatisticsConfig
 from benchmark.runs.records import RecordStore
