@@ -28,6 +28,22 @@ def test_aggregate_mean_and_sample_std_over_folds():
     assert row["n_folds"] == 3
 
 
+def test_aggregate_does_not_depend_on_the_order_records_are_read_in():
+    """Record files are named by identity hashes, so the order they are read in is
+    arbitrary; floating-point sums over folds and seeds must not follow it."""
+    rng = np.random.default_rng(0)
+    records = []
+    for fold in range(3):
+        for seed in range(3):
+            one = record("biwi", "one-stream", fold, CROSS, float(rng.random()))
+            one["config"] = {"seed_index": seed}
+            records.append(one)
+    reference = aggregate(records)
+    for _ in range(5):
+        shuffled = [records[i] for i in rng.permutation(len(records))]
+        pd.testing.assert_frame_equal(aggregate(shuffled), reference, check_exact=True)
+
+
 @pytest.mark.parametrize("dataset, number", [("biwi", 3), ("robotpku", 4)])
 def test_cross_table_rows_follow_the_paper(dataset, number):
     table = build_table("cross", dataset, aggregate([]))

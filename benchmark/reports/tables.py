@@ -119,7 +119,9 @@ def aggregate(records: list[dict[str, Any]]) -> pd.DataFrame:
                *[c for m in METRICS for c in (m, f"{m}_std")]]
     if not rows:
         return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(rows)
+    # Sums over folds and seeds in one order whatever order the records were read in
+    # (their files are named by identity hashes); cells keep their order of appearance.
+    frame = pd.DataFrame(rows).sort_values(["fold", "seed"], kind="stable")
     seeded = bool((frame.seed > 0).any())
     if seeded:  # a fold's value: the mean over its seeds
         folds = frame.groupby([*CELL_KEYS, "fold"], sort=False)[list(METRICS)].mean()
