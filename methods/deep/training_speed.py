@@ -58,7 +58,10 @@ def measure_training_speed(arch: str = "resnet18", height: int = 64, width: int 
     """Images/s of the engine's training loop and of bare training steps.
 
     Args:
-        arch, height, width: the network and its input size.
+        arch: the backbone architecture of the network.
+        height: network input height.
+        width: network input width.
+        seed: seed of the network's initialisation and of its batches.
         batch_size: images per batch (triplet: P = batch_size / 4, K = 4).
         loss: ``"softmax"`` or ``"triplet"``.
         modality: training images (``"depth"`` includes the depth encoding).
