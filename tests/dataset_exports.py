@@ -1,4 +1,5 @@
-"""Crops written into the file layouts that data sets read: a manifest and a fake TVRID."""
+"""Crops written into the file layouts that data sets read (a manifest and a fake TVRID),
+and the smoke profile's synthetic set to export."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from benchmark.datasets.base import Dataset, get_dataset
+from benchmark.runs.config import load_profile
 from methods.core.frames import PairedFrames
+
+# Fewer people than smoke's: an export's fidelity does not depend on how many there are.
+SMALL_SMOKE = ("dataset.identities=12", "dataset.frames_per_identity=8")
+SMALL_SMOKE_ARGS = [arg for setting in SMALL_SMOKE for arg in ("--set", setting)]
+
+
+def small_smoke_synthetic() -> tuple[Dataset, tuple[int, int]]:
+    """The synthetic set and crop size that ``--profile smoke`` with ``SMALL_SMOKE_ARGS``
+    reads (the profile's other data set options included)."""
+    profile = load_profile("smoke", list(SMALL_SMOKE))
+    height, width = profile.run.image_size
+    return get_dataset(profile.run.dataset, **profile.dataset), (height, width)
 
 
 def write_pair(folder: Path, stem: str, frames: PairedFrames, i: int, rgb_suffix: str,

@@ -63,7 +63,7 @@ def test_other_settings_rerun_what_they_change_beside_the_profiles_records(finis
                       .read_text())
     assert info["settings_changes"] == ["options.pixels-euclidean.height=4"]
     assert info["profile"] == variants[0]
-    speed = rgbd(tmp, *RUN, "--set", "options.deep.compute.num_threads=1", "--quiet")
+    speed = rgbd(tmp, *RUN, "--set", "options.deep.compute.num_threads=2", "--quiet")
     assert speed.code == 0 and speed.out.strip().startswith("tables: out/tables/smoke (")
 
 

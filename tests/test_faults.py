@@ -21,7 +21,8 @@ import pytest
 from cli_helpers import assert_one_error_line, rgbd, rgbd_env, rgbd_inline
 
 METHODS = "pixels-euclidean,lomo-euclidean,resnet-rgb-triplet"
-RUN = ("run", "--profile", "smoke", "--methods", METHODS, "--folds", "1", "--trials", "1")
+RUN = ("run", "--profile", "smoke", "--methods", METHODS, "--folds", "1", "--trials", "1",
+       "--set", "dataset.identities=8", "--set", "dataset.frames_per_identity=4")
 TABLE_SUFFIXES = (".csv", ".md", ".tex", ".png")
 
 
@@ -85,13 +86,13 @@ def fill(folder: Path) -> Path:
 
 def test_full_cache_at_crop_cache_and_artifacts_then_a_rerun_with_space(tmp_path, tmpfs,
                                                                         reference):
-    cache = tmpfs(tmp_path / "cache", "1m")  # the smoke crops take 1.2 MiB
+    cache = tmpfs(tmp_path / "cache", "1m")  # these crops take 1.5 MiB
     args = (*RUN, "--output", "out", "--cache", "cache")
     full = rgbd(tmp_path, *args, "--quiet")
     assert_one_error_line(full, "not enough space", "in cache/frames:", "needed")
     assert not temporaries(cache, tmp_path / "out")
 
-    resize(cache, "3m")  # the crops fit; LOMO features (6 MB) and the network (22 MB) not
+    resize(cache, "3m")  # the crops fit; LOMO features (2.6 MB) and the network (20 MB) not
     full = rgbd(tmp_path, *args)
     assert full.code == 1, full.err
     assert "Traceback" not in full.err
@@ -112,7 +113,7 @@ def test_full_cache_at_crop_cache_and_artifacts_then_a_rerun_with_space(tmp_path
 
 def test_full_output_keeps_the_failed_tasks_summary_and_exit_code(tmp_path, tmpfs,
                                                                   reference):
-    out = tmpfs(tmp_path / "out", "1m")
+    out = tmpfs(tmp_path / "out", "2m")  # the tables take 1.1 MB
     cache = ("--cache", str(reference / "cache"))
     first = rgbd(tmp_path, *RUN[:4], "pixels-euclidean", *RUN[5:], "--output", "out", *cache,
                  "--no-tables")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from cli_helpers import assert_one_error_line, rgbd_inline
 from conftest import toy_frames
-from dataset_exports import write_manifest
+from dataset_exports import SMALL_SMOKE_ARGS, small_smoke_synthetic, write_manifest
 
 from benchmark.datasets.base import get_dataset, load_frames
 from benchmark.reports.published_splits import write_splits
@@ -29,10 +29,10 @@ def records(folder):
 
 def test_synthetic_export_runs_to_the_synthetic_records(tmp_path, capsys):
     """Same crops, folds, draws and metrics through the manifest as read directly."""
-    synthetic = get_dataset("synthetic", identities=12, frames_per_identity=8)
-    write_manifest(synthetic.build((64, 32)), tmp_path / "export")
-    for name, extra in (("synthetic", []), ("manifest", ["--dataset", "manifest", "--root",
-                                                         str(tmp_path / "export")])):
+    synthetic, size = small_smoke_synthetic()
+    write_manifest(synthetic.build(size), tmp_path / "export")
+    from_manifest = ["--dataset", "manifest", "--root", str(tmp_path / "export")]
+    for name, extra in (("synthetic", SMALL_SMOKE_ARGS), ("manifest", from_manifest)):
         result = rgbd_inline(tmp_path, capsys, *SMOKE, *extra, "--output", f"out-{name}",
                              "--cache", "cache")
         assert result.code == 0, result.err

@@ -46,7 +46,8 @@ def test_throughput_covers_each_loss_and_precision() -> None:
 
 def test_the_one_call_runs_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     main(["--output", str(tmp_path), "--device", "cpu", "--profile", "smoke",
-          "--skip-throughput", "--gpus", "1", "2"])
+          "--skip-throughput", "--gpus", "1", "2", "--set", "dataset.identities=8",
+          "--set", "dataset.frames_per_identity=4"])
     records = (tmp_path / "records").rglob("fold*.json")
     assert {json.loads(p.read_text())["method"] for p in records} == set(STEP_I + DISTILLATION)
     cost = (tmp_path / "cost.md").read_text()

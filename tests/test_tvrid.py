@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import assert_one_error_line, rgbd_inline
-from dataset_exports import write_tvrid
+from dataset_exports import SMALL_SMOKE_ARGS, small_smoke_synthetic, write_tvrid
 
 from benchmark.datasets.base import get_dataset
 from benchmark.evaluation.protocol import single_shot
@@ -21,12 +21,12 @@ RUN = ["run", "--profile", "smoke", "--methods", "pixels-euclidean", "--folds", 
 
 def test_fake_tvrid_of_the_synthetic_set_gives_its_numbers(tmp_path, capsys):
     """Public test = the synthetic fold 0's test identities: the same test metrics."""
-    synthetic = get_dataset("synthetic", identities=12, frames_per_identity=8)
-    frames = synthetic.build((64, 32))
+    synthetic, size = small_smoke_synthetic()
+    frames = synthetic.build(size)
     test = synthetic.folds(frames, 1, seed=0)[0].test
     write_tvrid(frames, tmp_path / "DB_extracted", test)
-    for name, extra in (("synthetic", []), ("tvrid", ["--dataset", "tvrid", "--root",
-                                                      str(tmp_path / "DB_extracted")])):
+    from_tvrid = ["--dataset", "tvrid", "--root", str(tmp_path / "DB_extracted")]
+    for name, extra in (("synthetic", SMALL_SMOKE_ARGS), ("tvrid", from_tvrid)):
         result = rgbd_inline(tmp_path, capsys, *RUN, *extra, "--output", f"out-{name}",
                              "--cache", "cache")
         assert result.code == 0, result.err
@@ -36,7 +36,7 @@ def test_fake_tvrid_of_the_synthetic_set_gives_its_numbers(tmp_path, capsys):
     assert fake["config"]["fold"]["test"] == test.tolist()
     assert fake["results"] == direct["results"]
     tvrid = get_dataset("tvrid", root=str(tmp_path / "DB_extracted"))
-    fold = tvrid.folds(tvrid.build((64, 32)), 2, seed=0)
+    fold = tvrid.folds(tvrid.build(size), 2, seed=0)
     assert all(f.test.tolist() == test.tolist() for f in fold)
     assert set(fold[0].train) | set(fold[0].val) == set(np.setdiff1d(frames.pids, test))
 
@@ -45,11 +45,11 @@ def test_fake_tvrid_with_generated_folds_gives_the_synthetic_numbers_on_every_fo
         tmp_path, capsys):
     """Its frames come in identity order whatever the label files' order (training rows
     first), so generated folds draw the same galleries as the synthetic set's."""
-    synthetic = get_dataset("synthetic", identities=12, frames_per_identity=8)
-    frames = synthetic.build((64, 32))
+    synthetic, size = small_smoke_synthetic()
+    frames = synthetic.build(size)
     write_tvrid(frames, tmp_path / "DB_extracted", synthetic.folds(frames, 1, seed=0)[0].test)
     run = [*RUN[:-1], "2"]
-    for name, extra in (("synthetic", []),
+    for name, extra in (("synthetic", SMALL_SMOKE_ARGS),
                         ("tvrid", ["--dataset", "tvrid", "--root", str(tmp_path / "DB_extracted"),
                                    "--set", 'dataset.split_source="generate"'])):
         result = rgbd_inline(tmp_path, capsys, *run, *extra, "--output", f"out-{name}",
@@ -195,7 +195,8 @@ def test_exported_rankings_rescore_to_the_records_numbers(tmp_path, capsys):
     """``run`` under ``protocol = "tvrid"`` and ``export-rankings``: the CSVs have their
     columns, and re-scoring them gives every scenario's numbers of the record."""
     root = tmp_path / "DB_extracted"
-    frames = get_dataset("synthetic", identities=12, frames_per_identity=8).build((64, 32))
+    synthetic, size = small_smoke_synthetic()
+    frames = synthetic.build(size)
     labels = write_tvrid(frames, root, np.unique(frames.pids)[::2]) / "public_test_labels.csv"
     args = ["--profile", "smoke", "--methods", "pixels-euclidean,resnet-rgb-softmax", "--folds",
             "1", "--dataset", "tvrid", "--root", str(root), "--set", 'run.protocol="tvrid"',
