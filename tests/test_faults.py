@@ -86,13 +86,13 @@ def fill(folder: Path) -> Path:
 
 def test_full_cache_at_crop_cache_and_artifacts_then_a_rerun_with_space(tmp_path, tmpfs,
                                                                         reference):
-    cache = tmpfs(tmp_path / "cache", "1m")  # these crops take 1.5 MiB
+    cache = tmpfs(tmp_path / "cache", "1m")  # these crops take 2.0 MB
     args = (*RUN, "--output", "out", "--cache", "cache")
     full = rgbd(tmp_path, *args, "--quiet")
     assert_one_error_line(full, "not enough space", "in cache/frames:", "needed")
     assert not temporaries(cache, tmp_path / "out")
 
-    resize(cache, "3m")  # the crops fit; LOMO features (2.6 MB) and the network (20 MB) not
+    resize(cache, "3m")  # the crops fit; LOMO features (3.5 MB) and the network (20 MB) not
     full = rgbd(tmp_path, *args)
     assert full.code == 1, full.err
     assert "Traceback" not in full.err
@@ -113,7 +113,7 @@ def test_full_cache_at_crop_cache_and_artifacts_then_a_rerun_with_space(tmp_path
 
 def test_full_output_keeps_the_failed_tasks_summary_and_exit_code(tmp_path, tmpfs,
                                                                   reference):
-    out = tmpfs(tmp_path / "out", "2m")  # the tables take 1.1 MB
+    out = tmpfs(tmp_path / "out", "2m")  # the tables take 1.4 MB
     cache = ("--cache", str(reference / "cache"))
     first = rgbd(tmp_path, *RUN[:4], "pixels-euclidean", *RUN[5:], "--output", "out", *cache,
                  "--no-tables")
